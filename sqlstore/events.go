@@ -1,0 +1,395 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/datapusher/datapusher"
+)
+
+// NewEvent is one event to store, with the destinations it goes to. After
+// InsertEvents, Logs holds the pending delivery logs that were created, or
+// Duplicate is true when the account already had an event with that id.
+type NewEvent struct {
+	Event        *datapusher.Event
+	Destinations []*datapusher.Destination
+
+	Logs      []*datapusher.DeliveryLog
+	Duplicate bool
+}
+
+// EnqueueFunc queues delivery jobs for logs inside the transaction that
+// stores them, so that an event is never stored without its jobs or the
+// other way round.
+type EnqueueFunc func(ctx context.Context, tx *sql.Tx, logs []*datapusher.DeliveryLog) error
+
+// InsertEvents stores events and a pending delivery log per (event,
+// destination), and calls enqueue with all new logs, in one transaction.
+// An event whose (account, event id) is already stored is skipped and marked
+// Duplicate.
+func (s *Store) InsertEvents(ctx context.Context, events []*NewEvent, enqueue EnqueueFunc) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var all []*datapusher.DeliveryLog
+		for _, item := range events {
+			if err := s.insertEvent(ctx, tx, item); err != nil {
+				return err
+			}
+			all = append(all, item.Logs...)
+		}
+		if len(all) == 0 || enqueue == nil {
+			return nil
+		}
+		if err := enqueue(ctx, tx, all); err != nil {
+			return mapError(fmt.Errorf("enqueue deliveries: %w", err))
+		}
+		return nil
+	})
+}
+
+func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, item *NewEvent) error {
+	ev := item.Event
+	ev.ID = newID()
+	if ev.ReceivedAt.IsZero() {
+		ev.ReceivedAt = s.Now()
+	}
+	receivedAt := s.timeArg(ev.ReceivedAt)
+
+	var id string
+	err := tx.QueryRowContext(ctx, `INSERT INTO events (id, account_id, event_id, body, request_id, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, event_id) DO NOTHING RETURNING id`,
+		ev.ID, ev.AccountID, ev.EventID, string(ev.Body), ev.RequestID, receivedAt).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		item.Duplicate = true
+		return nil
+	} else if err != nil {
+		return mapError(fmt.Errorf("insert event: %w", err))
+	}
+
+	item.Logs = make([]*datapusher.DeliveryLog, 0, len(item.Destinations))
+	for _, d := range item.Destinations {
+		log := &datapusher.DeliveryLog{
+			ID: newID(), EventPK: ev.ID, EventID: ev.EventID, AccountID: ev.AccountID,
+			DestinationID: d.ID, ReceivedTimestamp: ev.ReceivedAt, ReceivedData: ev.Body,
+			Status: datapusher.StatusPending, RequestID: ev.RequestID,
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO delivery_logs (id, event_pk, account_id, destination_id,
+			event_id, status, request_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			log.ID, log.EventPK, log.AccountID, log.DestinationID, log.EventID, log.Status, log.RequestID, receivedAt)
+		if err != nil {
+			return mapError(fmt.Errorf("insert delivery log: %w", err))
+		}
+		item.Logs = append(item.Logs, log)
+	}
+	return nil
+}
+
+const logColumns = `l.id, l.event_pk, l.event_id, l.account_id, l.destination_id, l.received_at,
+	l.processed_at, e.body, l.status, l.attempts, l.response_status_code, l.error, l.request_id`
+
+const logFrom = ` FROM delivery_logs l JOIN events e ON e.id = l.event_pk`
+
+func scanLog(row interface{ Scan(...any) error }) (*datapusher.DeliveryLog, error) {
+	var l datapusher.DeliveryLog
+	var receivedAt, processedAt dbTime
+	var body string
+	var responseCode sql.NullInt64
+	err := row.Scan(&l.ID, &l.EventPK, &l.EventID, &l.AccountID, &l.DestinationID, &receivedAt,
+		&processedAt, &body, &l.Status, &l.Attempts, &responseCode, &l.Error, &l.RequestID)
+	if err != nil {
+		return nil, err
+	}
+	l.ReceivedTimestamp = receivedAt.Time
+	l.ProcessedTimestamp = processedAt.ptr()
+	l.ReceivedData = json.RawMessage(body)
+	if responseCode.Valid {
+		code := int(responseCode.Int64)
+		l.ResponseStatusCode = &code
+	}
+	return &l, nil
+}
+
+// Log returns the delivery log with that id.
+func (s *Store) Log(ctx context.Context, id string) (*datapusher.DeliveryLog, error) {
+	if !validID(id) {
+		return nil, notFound("log")
+	}
+	row := s.db.QueryRowContext(ctx, `SELECT `+logColumns+logFrom+` WHERE l.id = $1`, id)
+	l, err := scanLog(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("log")
+	} else if err != nil {
+		return nil, mapError(fmt.Errorf("select log: %w", err))
+	}
+	return l, nil
+}
+
+// LogOrderings maps the accepted ordering names of log lists to the column
+// the cursor is built on. Logs not processed yet sort after every processed
+// one when ordering by processed_timestamp.
+var LogOrderings = map[string]string{
+	"received_timestamp":  "l.received_at",
+	"processed_timestamp": "coalesce(l.processed_at, %s)",
+}
+
+// LogPage is one page of delivery logs with the cursors of the pages beside it.
+type LogPage struct {
+	Logs     []*datapusher.DeliveryLog
+	Next     *datapusher.LogCursor
+	Previous *datapusher.LogCursor
+}
+
+// Logs returns one page of the delivery logs that match f, in f.Ordering
+// (default newest first), after f.Cursor.
+func (s *Store) Logs(ctx context.Context, f datapusher.LogFilter) (*LogPage, error) {
+	var w where
+	w.visibleTo("l.account_id", f.VisibleTo)
+	for _, idFilter := range []struct {
+		column string
+		value  *string
+	}{{"l.account_id", f.AccountID}, {"l.destination_id", f.DestinationID}} {
+		if idFilter.value == nil {
+			continue
+		}
+		if !validID(*idFilter.value) {
+			return &LogPage{Logs: []*datapusher.DeliveryLog{}}, nil
+		}
+		w.add(idFilter.column+" = ?", *idFilter.value)
+	}
+	if f.Status != nil {
+		w.add("l.status = ?", *f.Status)
+	}
+	if f.EventID != nil {
+		w.add("l.event_id = ?", *f.EventID)
+	}
+	if f.ReceivedTimestampGTE != nil {
+		w.add("l.received_at >= ?", s.timeArg(*f.ReceivedTimestampGTE))
+	}
+	if f.ReceivedTimestampLTE != nil {
+		w.add("l.received_at <= ?", s.timeArg(*f.ReceivedTimestampLTE))
+	}
+	if f.ProcessedTimestampGTE != nil {
+		w.add("l.processed_at >= ?", s.timeArg(*f.ProcessedTimestampGTE))
+	}
+	if f.ProcessedTimestampLTE != nil {
+		w.add("l.processed_at <= ?", s.timeArg(*f.ProcessedTimestampLTE))
+	}
+
+	// Resolve the sort key and direction. A cursor that reads backwards
+	// flips the direction, and the rows are flipped back after the query.
+	ordering := f.Ordering
+	if ordering == "" {
+		ordering = "-received_timestamp"
+	}
+	descending := ordering[0] == '-'
+	name := ordering
+	if descending {
+		name = ordering[1:]
+	}
+	key, ok := LogOrderings[name]
+	if !ok {
+		return nil, datapusher.FieldError("ordering", fmt.Sprintf("unknown ordering %q", ordering))
+	}
+	if name == "processed_timestamp" {
+		key = fmt.Sprintf(key, w.arg(s.timeArg(time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC))))
+	}
+	reverse := f.Cursor != nil && f.Cursor.Reverse
+	scanDescending := descending != reverse
+	if f.Cursor != nil {
+		op := ">"
+		if scanDescending {
+			op = "<"
+		}
+		w.add(fmt.Sprintf("(%s, l.id) %s (?, ?)", key, op), s.timeArg(f.Cursor.Time), f.Cursor.ID)
+	}
+	direction := "ASC"
+	if scanDescending {
+		direction = "DESC"
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+
+	rows, err := s.db.QueryContext(ctx, `SELECT `+logColumns+`, `+key+logFrom+w.String()+
+		fmt.Sprintf(" ORDER BY %s %s, l.id %s LIMIT %d", key, direction, direction, limit+1), w.args...)
+	if err != nil {
+		return nil, mapError(fmt.Errorf("select logs: %w", err))
+	}
+	defer rows.Close()
+	var logs []*datapusher.DeliveryLog
+	var keys []time.Time
+	for rows.Next() {
+		var sortKey dbTime
+		l, err := scanLog(scanWithExtra{rows, &sortKey})
+		if err != nil {
+			return nil, fmt.Errorf("scan log: %w", err)
+		}
+		logs = append(logs, l)
+		keys = append(keys, sortKey.Time)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapError(err)
+	}
+
+	more := len(logs) > limit
+	if more {
+		logs, keys = logs[:limit], keys[:limit]
+	}
+	if reverse {
+		for i, j := 0, len(logs)-1; i < j; i, j = i+1, j-1 {
+			logs[i], logs[j] = logs[j], logs[i]
+			keys[i], keys[j] = keys[j], keys[i]
+		}
+	}
+	page := &LogPage{Logs: logs}
+	if page.Logs == nil {
+		page.Logs = []*datapusher.DeliveryLog{}
+		return page, nil
+	}
+	first := &datapusher.LogCursor{Time: keys[0], ID: logs[0].ID, Reverse: true}
+	last := &datapusher.LogCursor{Time: keys[len(keys)-1], ID: logs[len(logs)-1].ID}
+	if reverse {
+		page.Next = last
+		if more {
+			page.Previous = first
+		}
+	} else {
+		if more {
+			page.Next = last
+		}
+		if f.Cursor != nil {
+			page.Previous = first
+		}
+	}
+	return page, nil
+}
+
+// scanWithExtra scans the log columns and then one more column.
+type scanWithExtra struct {
+	rows  *sql.Rows
+	extra any
+}
+
+func (s scanWithExtra) Scan(dest ...any) error {
+	return s.rows.Scan(append(dest, s.extra)...)
+}
+
+// EncodeCursor returns the opaque text form of c.
+func EncodeCursor(c *datapusher.LogCursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeCursor parses the text that EncodeCursor returned.
+func DecodeCursor(text string) (*datapusher.LogCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(text)
+	if err != nil {
+		return nil, errors.New("invalid cursor")
+	}
+	var c datapusher.LogCursor
+	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" || !validID(c.ID) {
+		return nil, errors.New("invalid cursor")
+	}
+	return &c, nil
+}
+
+// DeliveryTask is what a delivery worker needs to make one attempt.
+type DeliveryTask struct {
+	Log         *datapusher.DeliveryLog
+	Destination *datapusher.Destination
+}
+
+// DeliveryTask returns the log with its event body and its destination.
+func (s *Store) DeliveryTask(ctx context.Context, logID string) (*DeliveryTask, error) {
+	l, err := s.Log(ctx, logID)
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.Destination(ctx, l.DestinationID)
+	if err != nil {
+		return nil, err
+	}
+	return &DeliveryTask{Log: l, Destination: d}, nil
+}
+
+// AttemptOutcome is the result of one delivery attempt and the log status
+// it leads to.
+type AttemptOutcome struct {
+	Attempt *datapusher.Attempt
+	Status  string
+	Final   bool
+}
+
+// RecordAttempt stores an attempt and moves its log to the outcome's status,
+// in one transaction. A final outcome sets the processed timestamp.
+func (s *Store) RecordAttempt(ctx context.Context, logID string, outcome AttemptOutcome) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		return s.RecordAttemptTx(ctx, tx, logID, outcome)
+	})
+}
+
+// RecordAttemptTx is RecordAttempt inside the caller's transaction.
+func (s *Store) RecordAttemptTx(ctx context.Context, tx *sql.Tx, logID string, outcome AttemptOutcome) error {
+	a := outcome.Attempt
+	if err := tx.QueryRowContext(ctx, `UPDATE delivery_logs SET attempts = attempts + 1 WHERE id = $1
+		RETURNING attempts`, logID).Scan(&a.Number); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("log")
+		}
+		return mapError(fmt.Errorf("count attempt: %w", err))
+	}
+	a.ID = newID()
+	a.LogID = logID
+	_, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (id, log_id, number, started_at, duration_ms,
+		request_url, response_status, response_body, error_class, error_message)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		a.ID, logID, a.Number, s.timeArg(a.StartedAt), a.DurationMS, a.RequestURL, a.ResponseStatus,
+		a.ResponseBody, a.ErrorClass, a.ErrorMessage)
+	if err != nil {
+		return mapError(fmt.Errorf("insert attempt: %w", err))
+	}
+	var processedAt any
+	if outcome.Final {
+		processedAt = s.timeArg(s.Now())
+	}
+	errorText := a.ErrorMessage
+	_, err = tx.ExecContext(ctx, `UPDATE delivery_logs SET status = $1, response_status_code = $2, error = $3,
+		processed_at = $4 WHERE id = $5`, outcome.Status, a.ResponseStatus, errorText, processedAt, logID)
+	if err != nil {
+		return mapError(fmt.Errorf("update log: %w", err))
+	}
+	return nil
+}
+
+// Attempts returns the attempts of a log, oldest first.
+func (s *Store) Attempts(ctx context.Context, logID string) ([]*datapusher.Attempt, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, log_id, number, started_at, duration_ms, request_url,
+		response_status, response_body, error_class, error_message FROM delivery_attempts
+		WHERE log_id = $1 ORDER BY number`, logID)
+	if err != nil {
+		return nil, mapError(fmt.Errorf("select attempts: %w", err))
+	}
+	defer rows.Close()
+	attempts := []*datapusher.Attempt{}
+	for rows.Next() {
+		var a datapusher.Attempt
+		var startedAt dbTime
+		var status sql.NullInt64
+		if err := rows.Scan(&a.ID, &a.LogID, &a.Number, &startedAt, &a.DurationMS, &a.RequestURL,
+			&status, &a.ResponseBody, &a.ErrorClass, &a.ErrorMessage); err != nil {
+			return nil, fmt.Errorf("scan attempt: %w", err)
+		}
+		a.StartedAt = startedAt.Time
+		if status.Valid {
+			code := int(status.Int64)
+			a.ResponseStatus = &code
+		}
+		attempts = append(attempts, &a)
+	}
+	return attempts, mapError(rows.Err())
+}

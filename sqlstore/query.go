@@ -1,0 +1,79 @@
+package sqlstore
+
+import (
+	"fmt"
+	"strings"
+)
+
+// where builds a WHERE clause with numbered placeholders, which both SQLite
+// and PostgreSQL accept.
+type where struct {
+	conditions []string
+	args       []any
+}
+
+// add appends a condition in which each "?" stands for the next argument.
+func (w *where) add(condition string, args ...any) {
+	for _, arg := range args {
+		w.args = append(w.args, arg)
+		condition = strings.Replace(condition, "?", fmt.Sprintf("$%d", len(w.args)), 1)
+	}
+	w.conditions = append(w.conditions, condition)
+}
+
+// arg appends one argument and returns its placeholder.
+func (w *where) arg(value any) string {
+	w.args = append(w.args, value)
+	return fmt.Sprintf("$%d", len(w.args))
+}
+
+func (w *where) String() string {
+	if len(w.conditions) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conditions, " AND ")
+}
+
+// visibleTo restricts rows to accounts that userID is a member of. An empty
+// userID adds nothing, which is how a superuser sees every account.
+func (w *where) visibleTo(column, userID string) {
+	if userID == "" {
+		return
+	}
+	w.add(column+" IN (SELECT account_id FROM account_members WHERE user_id = ?)", userID)
+}
+
+// likePattern escapes LIKE wildcards in a search term and wraps it in %.
+func likePattern(term string) string {
+	replacer := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + strings.ToLower(replacer.Replace(term)) + "%"
+}
+
+// orderBy maps an ordering parameter ("name" or "-name") to SQL, using the
+// allowed map from parameter name to column. An id tie-breaker keeps pages
+// stable.
+func orderBy(ordering, fallback string, allowed map[string]string, idColumn string) (string, error) {
+	if ordering == "" {
+		ordering = fallback
+	}
+	direction := "ASC"
+	name := ordering
+	if strings.HasPrefix(ordering, "-") {
+		direction, name = "DESC", ordering[1:]
+	}
+	column, ok := allowed[name]
+	if !ok {
+		return "", fmt.Errorf("unknown ordering %q", ordering)
+	}
+	return fmt.Sprintf(" ORDER BY %s %s, %s %s", column, direction, idColumn, direction), nil
+}
+
+func limitOffset(limit, offset int) string {
+	if limit <= 0 {
+		limit = 100
+	}
+	if offset < 0 {
+		offset = 0
+	}
+	return fmt.Sprintf(" LIMIT %d OFFSET %d", limit, offset)
+}

@@ -1,0 +1,282 @@
+// Package sqlstore stores Data Pusher's data in SQLite or PostgreSQL through
+// database/sql. One set of queries serves both databases; the few places
+// where they differ go through dialect.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/datapusher/datapusher"
+)
+
+// Dialect names.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// Store reads and writes Data Pusher's tables.
+type Store struct {
+	db      *sql.DB
+	dialect string
+
+	// Now returns the current time. Tests replace it to control clocks.
+	Now func() time.Time
+}
+
+// Open connects to the database named by dsn: a postgres:// or postgresql://
+// URL selects PostgreSQL, anything else is the path of a SQLite file (its
+// folder is created when missing).
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return openPostgres(ctx, dsn)
+	}
+	return openSQLite(ctx, dsn)
+}
+
+func openPostgres(ctx context.Context, dsn string) (*Store, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(20)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	return &Store{db: db, dialect: DialectPostgres, Now: now}, nil
+}
+
+func openSQLite(ctx context.Context, path string) (*Store, error) {
+	path = strings.TrimPrefix(path, "sqlite://")
+	path = strings.TrimPrefix(path, "file:")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if path == "" {
+		return nil, errors.New("open sqlite: empty database path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create database folder: %w", err)
+	}
+
+	// WAL lets readers run beside the writer. synchronous(FULL) makes every
+	// commit durable before the request that caused it is answered.
+	// _txlock=immediate takes the write lock at BEGIN, so a transaction
+	// never fails half-way with SQLITE_BUSY on upgrade.
+	query := url.Values{}
+	for _, pragma := range []string{
+		"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "busy_timeout(10000)",
+	} {
+		query.Add("_pragma", pragma)
+	}
+	query.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+query.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+
+	// SQLite allows one writer at a time, and River's SQLite driver expects
+	// a single connection so that its own statements never meet SQLITE_BUSY.
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return &Store{db: db, dialect: DialectSQLite, Now: now}, nil
+}
+
+func now() time.Time { return time.Now().UTC() }
+
+// DB returns the underlying connection pool, which the job queue shares.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Dialect returns DialectSQLite or DialectPostgres.
+func (s *Store) Dialect() string { return s.dialect }
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// sqliteTimeLayout is fixed-width, so that SQLite's text comparison orders
+// timestamps correctly.
+const sqliteTimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// timeArg converts t to the form the database stores.
+func (s *Store) timeArg(t time.Time) any {
+	if s.dialect == DialectSQLite {
+		return t.UTC().Format(sqliteTimeLayout)
+	}
+	return t.UTC()
+}
+
+// nullTimeArg is timeArg for an optional time.
+func (s *Store) nullTimeArg(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return s.timeArg(*t)
+}
+
+// forUpdate returns the row lock clause. SQLite has none: its write lock,
+// taken at BEGIN IMMEDIATE, already serialises writers.
+func (s *Store) forUpdate() string {
+	if s.dialect == DialectPostgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// inTx runs fn in a transaction and commits it when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return mapError(fmt.Errorf("begin transaction: %w", err))
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return mapError(fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+// dbTime scans a timestamp from either database: PostgreSQL returns a
+// time.Time, SQLite the text that timeArg wrote.
+type dbTime struct {
+	Time  time.Time
+	Valid bool
+}
+
+var timeLayouts = []string{
+	sqliteTimeLayout, time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00",
+	"2006-01-02 15:04:05.999999999", "2006-01-02 15:04:05",
+}
+
+func (t *dbTime) Scan(value any) error {
+	switch v := value.(type) {
+	case nil:
+		t.Time, t.Valid = time.Time{}, false
+		return nil
+	case time.Time:
+		t.Time, t.Valid = v.UTC(), true
+		return nil
+	case []byte:
+		return t.Scan(string(v))
+	case string:
+		for _, layout := range timeLayouts {
+			if parsed, err := time.Parse(layout, v); err == nil {
+				t.Time, t.Valid = parsed.UTC(), true
+				return nil
+			}
+		}
+		return fmt.Errorf("parse timestamp %q", v)
+	}
+	return fmt.Errorf("scan timestamp from %T", value)
+}
+
+func (t dbTime) ptr() *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	v := t.Time
+	return &v
+}
+
+// newID returns a new time-ordered UUID (version 7).
+func newID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// validID reports whether id is a UUID. Ids come from URLs and bodies;
+// PostgreSQL rejects a malformed uuid with an error, so lookups check first
+// and answer "not found".
+func validID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
+}
+
+// isUniqueViolation reports whether err is a unique constraint violation,
+// and on which constraint or column when the database says.
+func isUniqueViolation(err error) (bool, string) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return true, pgErr.ConstraintName
+	}
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) && (liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE ||
+		liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
+		return true, liteErr.Error()
+	}
+	return false, ""
+}
+
+// mapError turns connection-level database failures into EUNAVAILABLE, so
+// callers can answer 503 instead of 500 while the database is down.
+func mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var domainErr *datapusher.Error
+	if errors.As(err, &domainErr) {
+		return err
+	}
+	if isConnectionError(err) {
+		return &unavailableError{err: err}
+	}
+	return err
+}
+
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string { return "database unavailable: " + e.err.Error() }
+func (e *unavailableError) Unwrap() []error {
+	return []error{e.err, &datapusher.Error{Code: datapusher.EUNAVAILABLE, Message: "Service Unavailable"}}
+}
+
+func isConnectionError(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08 is connection exceptions; 57P01-57P03 are shutdowns.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
+	if errors.Is(err, sql.ErrConnDone) {
+		return true
+	}
+	msg := err.Error()
+	for _, fragment := range []string{"connection refused", "broken pipe", "connection reset", "unexpected EOF", "failed to connect", "conn closed", "database system is shutting down"} {
+		if strings.Contains(msg, fragment) {
+			return true
+		}
+	}
+	return false
+}
+
+// notFound returns the ENOTFOUND error for a kind of object.
+func notFound(kind string) error {
+	return datapusher.Errorf(datapusher.ENOTFOUND, "No %s matches the given query.", kind)
+}
