@@ -87,8 +87,8 @@ func (l *Local) bucket(key string, limit Limit, now time.Time) *bucket {
 }
 
 // sweep drops the buckets that have been idle for at least their full
-// refill time. It runs at most once per sweepInterval, so its cost, linear
-// in the number of keys, is spread over the requests of that interval.
+// refill time. It runs at most once per sweepInterval, in the call that
+// finds it due, and holds the lock for time linear in the number of keys.
 func (l *Local) sweep(now time.Time) {
 	if now.Sub(l.lastSweep) < sweepInterval {
 		return
@@ -114,7 +114,7 @@ func take(limiter *rate.Limiter, limit Limit, n int, now time.Time) Result {
 	tokens := limiter.TokensAt(now)
 	result := Result{Limit: limit.Burst}
 
-	// A peek (n == 0) asks whether one more request would fit.
+	// A peek (n == 0) checks whether one more request would fit.
 	needed := float64(max(n, 1))
 	if tokens < needed {
 		result.RetryAfter = max(limit.duration(needed-tokens), time.Nanosecond)
@@ -124,7 +124,8 @@ func take(limiter *rate.Limiter, limit Limit, n int, now time.Time) Result {
 
 	if n > 0 {
 		// TokensAt and AllowN compute the same token count for the same
-		// time, so this cannot fail after the check above.
+		// time, and the caller's lock keeps other requests out between
+		// them, so AllowN succeeds after the check above.
 		limiter.AllowN(now, n)
 		tokens -= float64(n)
 	}

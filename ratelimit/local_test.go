@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// newTestLocal returns a Local whose clock stands still until the test
+// newTestLocal returns a Local whose clock does not move until the test
 // advances it.
 func newTestLocal() (*Local, *fakeClock) {
 	clock := newFakeClock()

@@ -100,8 +100,8 @@ type Result struct {
 
 // SetHeaders sets RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset
 // and, when the request was rejected, Retry-After. Reset and Retry-After are
-// whole seconds rounded up, and Retry-After is at least 1. The names follow
-// the IETF draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers).
+// whole seconds rounded up, and Retry-After is at least 1. The RateLimit
+// fields are those of draft-ietf-httpapi-ratelimit-headers-06.
 func (r Result) SetHeaders(h http.Header) {
 	h.Set("RateLimit-Limit", strconv.Itoa(r.Limit))
 	h.Set("RateLimit-Remaining", strconv.Itoa(r.Remaining))

@@ -27,11 +27,11 @@ const (
 // the same Redis and prefix shares one limit per key. Each request runs one
 // Lua script (redis_rate's GCRA), which Redis executes atomically.
 //
-// When a Redis call fails, Redis answers from its in-process fallback and
-// uses only the fallback for the next second. While Redis is unreachable,
-// each node therefore enforces the limit on its own. Redis logs such errors
-// at most once per minute, and logs when Redis answers again after a logged
-// error.
+// When a Redis call fails, Redis serves the request from its in-process
+// fallback and uses only the fallback for the next second. While Redis is
+// unreachable, each node therefore enforces the limit on its own. Redis logs
+// such errors at most once per minute, and logs when Redis replies again
+// after a logged error.
 type Redis struct {
 	limiter  *redis_rate.Limiter
 	prefix   string
@@ -84,9 +84,9 @@ func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (Result, err
 }
 
 // AllowN consumes n requests for key if all n fit in the limit now, as
-// described on [Limiter]. A Redis error is not returned: the fallback
-// answers instead. AllowN returns an error for an invalid limit, a negative
-// n, or when ctx ends before Redis answers.
+// described on [Limiter]. It does not return Redis errors, because the
+// fallback decides instead. It returns an error for an invalid limit, a
+// negative n, or when ctx ends before Redis replies.
 func (r *Redis) AllowN(ctx context.Context, key string, limit Limit, n int) (Result, error) {
 	if err := limit.validate(n); err != nil {
 		return Result{}, err
@@ -101,7 +101,7 @@ func (r *Redis) AllowN(ctx context.Context, key string, limit Limit, n int) (Res
 	res, err := r.limiter.AllowN(ctx, key, redisLimit, n)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Result{}, fmt.Errorf("redis rate limit: %w", err)
+			return Result{}, fmt.Errorf("check redis rate limit: %w", err)
 		}
 		r.recordError(ctx, err)
 		return r.fallback.AllowN(ctx, key, limit, n)

@@ -27,7 +27,7 @@ const redisAddr = "127.0.0.1:6379"
 var slowLimit = Limit{Rate: 5, Burst: 5, Period: time.Hour}
 
 // newRedisClient returns a client of the Redis at redisAddr and fails the
-// test if that Redis does not answer.
+// test if that Redis does not reply to PING.
 func newRedisClient(t *testing.T) *redis.Client {
 	t.Helper()
 
@@ -289,7 +289,7 @@ func TestRedisUnreachableUsesFallback(t *testing.T) {
 	logger, _ := newTestLogger()
 	limiter, fallback, clock := newUnreachableRedis(t, logger)
 
-	// The fallback's clock stands still, so it allows exactly the burst.
+	// The fallback's clock does not move, so it allows exactly the burst.
 	for i := range 5 {
 		res, err := limiter.Allow(ctx, "account:1", PerSecond(5))
 		require.NoError(t, err)

@@ -1,0 +1,90 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/datapusher/datapusher"
+	"github.com/datapusher/datapusher/sqlstore"
+)
+
+// QueueConfig tunes the job queue.
+type QueueConfig struct {
+	// Workers is how many deliveries run at once in this process; 0 makes
+	// an insert-only queue, for processes that only accept events.
+	Workers int
+
+	// PollInterval is how often idle workers look for new jobs.
+	PollInterval time.Duration
+}
+
+// Queue is the durable job queue of deliveries.
+type Queue struct {
+	client *river.Client[*sql.Tx]
+}
+
+// NewQueue returns a queue on the store's database. With cfg.Workers > 0 it
+// runs worker once started.
+func NewQueue(store *sqlstore.Store, worker *Worker, cfg QueueConfig, logger *slog.Logger) (*Queue, error) {
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, worker); err != nil {
+		return nil, fmt.Errorf("register delivery worker: %w", err)
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 50 * time.Millisecond
+	}
+	config := &river.Config{
+		Workers:                     workers,
+		Logger:                      logger,
+		FetchCooldown:               min(cfg.PollInterval, 10*time.Millisecond),
+		FetchPollInterval:           cfg.PollInterval,
+		CompletedJobRetentionPeriod: time.Hour,
+		CancelledJobRetentionPeriod: 24 * time.Hour,
+	}
+	if cfg.Workers > 0 {
+		config.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+	}
+	client, err := river.NewClient(store.RiverDriver(), config)
+	if err != nil {
+		return nil, fmt.Errorf("create job queue client: %w", err)
+	}
+	return &Queue{client: client}, nil
+}
+
+// Enqueue inserts one delivery job per log in tx. It is a
+// sqlstore.EnqueueFunc.
+func (q *Queue) Enqueue(ctx context.Context, tx *sql.Tx, logs []*datapusher.DeliveryLog) error {
+	params := make([]river.InsertManyParams, len(logs))
+	for i, log := range logs {
+		params[i] = river.InsertManyParams{Args: Args{LogID: log.ID}, InsertOpts: &river.InsertOpts{MaxAttempts: 25}}
+	}
+	if _, err := q.client.InsertManyFastTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("insert delivery jobs: %w", err)
+	}
+	return nil
+}
+
+// Start starts the workers, when the queue has any.
+func (q *Queue) Start(ctx context.Context) error {
+	return q.client.Start(ctx)
+}
+
+// Stop waits for running deliveries to finish until ctx ends, then cancels
+// the rest; the queue runs those again after the next start.
+func (q *Queue) Stop(ctx context.Context) error {
+	err := q.client.Stop(ctx)
+	if err == nil {
+		return nil
+	}
+	cancelCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if cancelErr := q.client.StopAndCancel(cancelCtx); cancelErr != nil {
+		return fmt.Errorf("stop job queue: %w", cancelErr)
+	}
+	return nil
+}

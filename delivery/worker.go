@@ -1,0 +1,187 @@
+// Package delivery sends stored events to their destinations from a durable
+// job queue (River), with retries on a schedule, per-destination limits on
+// concurrent requests, and a record of every attempt.
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/datapusher/datapusher"
+	"github.com/datapusher/datapusher/delivery/sender"
+	"github.com/datapusher/datapusher/sqlstore"
+)
+
+// Args are the arguments of one delivery job: the delivery log it works on.
+type Args struct {
+	LogID string `json:"log_id"`
+}
+
+// Kind returns the job kind stored in the queue.
+func (Args) Kind() string { return "delivery" }
+
+// Config tunes a Worker. Zero values select the defaults.
+type Config struct {
+	// Schedule is the wait before each retry; DefaultSchedule when nil.
+	Schedule []time.Duration
+
+	// MaxPerDestination caps concurrent requests to one destination, so a
+	// slow or hanging destination cannot take every worker. Default 10.
+	MaxPerDestination int
+
+	// BusyDelay is how long a delivery waits when its destination is at
+	// MaxPerDestination. Default 250 ms.
+	BusyDelay time.Duration
+
+	// DisabledDelay is how long a delivery to a disabled destination waits
+	// before it checks again. Default 1 minute.
+	DisabledDelay time.Duration
+
+	// RequestTimeout is the sender's timeout; the job may run a little
+	// longer so that the attempt is always recorded. Default 10 s.
+	RequestTimeout time.Duration
+}
+
+// Worker delivers one log's event to its destination per job.
+type Worker struct {
+	river.WorkerDefaults[Args]
+
+	store  *sqlstore.Store
+	sender *sender.Sender
+	logger *slog.Logger
+	cfg    Config
+
+	mu       sync.Mutex
+	inFlight map[string]int
+}
+
+// NewWorker returns a Worker that reads logs from store and sends with s.
+func NewWorker(store *sqlstore.Store, s *sender.Sender, cfg Config, logger *slog.Logger) *Worker {
+	if cfg.Schedule == nil {
+		cfg.Schedule = DefaultSchedule
+	}
+	if cfg.MaxPerDestination <= 0 {
+		cfg.MaxPerDestination = 10
+	}
+	if cfg.BusyDelay <= 0 {
+		cfg.BusyDelay = 250 * time.Millisecond
+	}
+	if cfg.DisabledDelay <= 0 {
+		cfg.DisabledDelay = time.Minute
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	return &Worker{store: store, sender: s, logger: logger, cfg: cfg, inFlight: make(map[string]int)}
+}
+
+// Timeout bounds one job: the request timeout plus time to record the
+// attempt. The queue's rescue of stuck jobs waits far longer than this, so a
+// delivery never runs twice at once.
+func (w *Worker) Timeout(*river.Job[Args]) time.Duration {
+	return w.cfg.RequestTimeout + 30*time.Second
+}
+
+// Work makes one delivery attempt for the job's log.
+func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	task, err := w.store.DeliveryTask(ctx, job.Args.LogID)
+	if datapusher.ErrorCode(err) == datapusher.ENOTFOUND {
+		// The account or destination was deleted with its logs.
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("load delivery %s: %w", job.Args.LogID, err)
+	}
+	log, destination := task.Log, task.Destination
+	if log.Status == datapusher.StatusSuccess || log.Status == datapusher.StatusFailed {
+		// Already final: this job ran before a crash kept it from completing.
+		return nil
+	}
+	if !destination.Enabled {
+		return river.JobSnooze(w.cfg.DisabledDelay)
+	}
+	if !w.acquire(destination.ID) {
+		return river.JobSnooze(withJitter(w.cfg.BusyDelay))
+	}
+	defer w.release(destination.ID)
+
+	res := w.sender.Send(ctx, sender.Request{
+		URL: destination.URL, Method: destination.HTTPMethod, Headers: destination.Headers,
+		Body: log.ReceivedData, EventID: log.EventID, WebhookID: "msg_" + log.ID,
+		Timestamp: time.Now(), Secrets: destination.SigningSecrets(time.Now()),
+	})
+	if res.Class == sender.ClassCanceled && ctx.Err() != nil {
+		// Shutting down: the queue runs the job again after restart.
+		return fmt.Errorf("delivery %s interrupted: %w", log.ID, ctx.Err())
+	}
+	return w.record(ctx, log, destination, res)
+}
+
+// record stores the attempt and returns what the queue should do next.
+func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog, destination *datapusher.Destination, res sender.Result) error {
+	attempt := log.Attempts + 1
+	decision := decide(res, attempt, w.cfg.Schedule)
+	a := &datapusher.Attempt{
+		StartedAt: time.Now().Add(-res.Duration), DurationMS: res.Duration.Milliseconds(),
+		RequestURL: res.RequestURL, ResponseBody: string(res.Body), ErrorClass: string(res.Class),
+	}
+	if res.StatusCode != 0 {
+		a.ResponseStatus = &res.StatusCode
+	}
+	if res.Err != nil {
+		a.ErrorMessage = res.Err.Error()
+	}
+
+	// The attempt is recorded even if the job's context ends now, because
+	// the request was already made.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	outcome := sqlstore.AttemptOutcome{Attempt: a, Status: decision.Status, Final: decision.Final}
+	if err := w.store.RecordAttempt(recordCtx, log.ID, outcome); err != nil {
+		return fmt.Errorf("record attempt of delivery %s: %w", log.ID, err)
+	}
+	w.logger.Info("delivery attempt",
+		"log_id", log.ID, "event_id", log.EventID, "destination_id", destination.ID,
+		"attempt", attempt, "status_code", res.StatusCode, "error_class", string(res.Class),
+		"duration_ms", res.Duration.Milliseconds(), "outcome", decision.Status)
+
+	if res.StatusCode == http.StatusGone {
+		if err := w.store.DisableDestination(recordCtx, destination.ID, "destination answered 410 Gone"); err != nil {
+			w.logger.Error("disable destination", "destination_id", destination.ID, "error", err)
+		}
+	}
+
+	switch {
+	case decision.Status == datapusher.StatusSuccess:
+		return nil
+	case decision.Final:
+		return river.JobCancel(errors.New(a.ErrorMessage))
+	default:
+		return river.JobSnooze(decision.Delay)
+	}
+}
+
+func (w *Worker) acquire(destinationID string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.inFlight[destinationID] >= w.cfg.MaxPerDestination {
+		return false
+	}
+	w.inFlight[destinationID]++
+	return true
+}
+
+func (w *Worker) release(destinationID string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.inFlight[destinationID]--
+	if w.inFlight[destinationID] <= 0 {
+		delete(w.inFlight, destinationID)
+	}
+}

@@ -1,0 +1,294 @@
+package delivery_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/datapusher/datapusher"
+	"github.com/datapusher/datapusher/delivery"
+	"github.com/datapusher/datapusher/delivery/sender"
+	"github.com/datapusher/datapusher/ingest"
+	"github.com/datapusher/datapusher/internal/payloads"
+	"github.com/datapusher/datapusher/internal/testdb"
+	"github.com/datapusher/datapusher/sqlstore"
+)
+
+// receiver is a real HTTP destination that records every request and
+// answers with the statuses it is given, in order, then 200.
+type receiver struct {
+	*httptest.Server
+
+	mu       sync.Mutex
+	requests []recorded
+	statuses []int
+}
+
+type recorded struct {
+	Method string
+	Path   string
+	Query  url.Values
+	Header http.Header
+	Body   []byte
+}
+
+func newReceiver(t *testing.T, statuses ...int) *receiver {
+	rec := &receiver{statuses: statuses}
+	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rec.mu.Lock()
+		rec.requests = append(rec.requests, recorded{r.Method, r.URL.Path, r.URL.Query(), r.Header.Clone(), body})
+		status := http.StatusOK
+		if len(rec.statuses) > 0 {
+			status, rec.statuses = rec.statuses[0], rec.statuses[1:]
+		}
+		rec.mu.Unlock()
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, "answer "+http.StatusText(status))
+	}))
+	t.Cleanup(rec.Close)
+	return rec
+}
+
+func (r *receiver) received() []recorded {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]recorded(nil), r.requests...)
+}
+
+type fixture struct {
+	store   *sqlstore.Store
+	events  *ingest.Service
+	account *datapusher.Account
+	owner   *datapusher.User
+}
+
+// setup starts a store, a queue with running workers and an account.
+func setup(t *testing.T, dialect string, schedule []time.Duration) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	store := testdb.Open(t, dialect)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	s := sender.New(sender.Options{
+		Timeout:         2 * time.Second,
+		AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	})
+	worker := delivery.NewWorker(store, s, delivery.Config{Schedule: schedule, RequestTimeout: 2 * time.Second}, logger)
+	queue, err := delivery.NewQueue(store, worker, delivery.QueueConfig{Workers: 10, PollInterval: 20 * time.Millisecond}, logger)
+	require.NoError(t, err)
+	require.NoError(t, queue.Start(ctx))
+	t.Cleanup(func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = queue.Stop(stopCtx)
+	})
+
+	owner := &datapusher.User{Email: "owner@example.com", PasswordHash: "x"}
+	require.NoError(t, store.CreateUser(ctx, owner))
+	account := &datapusher.Account{AccountName: "Deliveries"}
+	require.NoError(t, store.CreateAccount(ctx, account, ingest.HashToken("token"), owner.ID))
+	return &fixture{store: store, events: ingest.NewService(store, queue.Enqueue), account: account, owner: owner}
+}
+
+func (f *fixture) destination(t *testing.T, method, rawURL string, headers map[string]string) *datapusher.Destination {
+	t.Helper()
+	d := &datapusher.Destination{
+		AccountID: f.account.AccountID, URL: rawURL, HTTPMethod: method, Headers: headers,
+		SigningSecret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Enabled: true,
+	}
+	require.NoError(t, f.store.CreateDestination(context.Background(), d, f.owner.ID))
+	return d
+}
+
+// waitFinal waits until every log of the event has a final status and
+// returns the logs by destination id.
+func (f *fixture) waitFinal(t *testing.T, eventID string) map[string]*datapusher.DeliveryLog {
+	t.Helper()
+	byDestination := map[string]*datapusher.DeliveryLog{}
+	require.Eventually(t, func() bool {
+		page, err := f.store.Logs(context.Background(), datapusher.LogFilter{EventID: &eventID})
+		require.NoError(t, err)
+		for _, l := range page.Logs {
+			if l.Status != datapusher.StatusSuccess && l.Status != datapusher.StatusFailed {
+				return false
+			}
+			byDestination[l.DestinationID] = l
+		}
+		return len(page.Logs) > 0
+	}, 20*time.Second, 20*time.Millisecond)
+	return byDestination
+}
+
+func TestDelivery(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range testdb.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+
+			t.Run("GetAndPostBothSucceed", func(t *testing.T) {
+				t.Parallel()
+				f := setup(t, dialect, nil)
+				getReceiver, postReceiver := newReceiver(t), newReceiver(t)
+				get := f.destination(t, "GET", getReceiver.URL+"/hook?fixed=1", map[string]string{"X-Api-Key": "k1"})
+				post := f.destination(t, "POST", postReceiver.URL+"/in", map[string]string{"Authorization": "Bearer abc"})
+
+				body := []byte("{\"name\": \"Ada\",\n  \"n\": 12345678901234567890, \"tags\": [\"a\"], \"meta\": {\"k\": true}}")
+				sub, err := f.events.SubmitWithToken(ctx, "token", "evt-1", body, "req-1")
+				require.NoError(t, err)
+				logs := f.waitFinal(t, sub.EventID)
+
+				require.Equal(t, datapusher.StatusSuccess, logs[get.ID].Status)
+				require.Equal(t, datapusher.StatusSuccess, logs[post.ID].Status)
+				require.Equal(t, 200, *logs[post.ID].ResponseStatusCode)
+				require.NotNil(t, logs[post.ID].ProcessedTimestamp)
+
+				gets := getReceiver.received()
+				require.Len(t, gets, 1)
+				require.Equal(t, "GET", gets[0].Method)
+				require.Equal(t, "/hook", gets[0].Path)
+				require.Equal(t, "1", gets[0].Query.Get("fixed"))
+				require.Equal(t, "Ada", gets[0].Query.Get("name"))
+				require.Equal(t, "12345678901234567890", gets[0].Query.Get("n"))
+				require.Equal(t, `["a"]`, gets[0].Query.Get("tags"))
+				require.Equal(t, `{"k":true}`, gets[0].Query.Get("meta"))
+				require.Equal(t, "k1", gets[0].Header.Get("X-Api-Key"))
+				require.Equal(t, "evt-1", gets[0].Header.Get("CL-X-EVENT-ID"))
+				require.Empty(t, gets[0].Body)
+
+				posts := postReceiver.received()
+				require.Len(t, posts, 1)
+				require.Equal(t, "POST", posts[0].Method)
+				require.Equal(t, "/in", posts[0].Path)
+				require.Equal(t, body, posts[0].Body, "the body arrives byte for byte")
+				require.Equal(t, "application/json", posts[0].Header.Get("Content-Type"))
+				require.Equal(t, "Bearer abc", posts[0].Header.Get("Authorization"))
+				require.Equal(t, "evt-1", posts[0].Header.Get("CL-X-EVENT-ID"))
+				require.Equal(t, "msg_"+logs[post.ID].ID, posts[0].Header.Get("webhook-id"))
+				require.NotEmpty(t, posts[0].Header.Get("webhook-signature"))
+			})
+
+			t.Run("ServerErrorEndsFailed", func(t *testing.T) {
+				t.Parallel()
+				f := setup(t, dialect, []time.Duration{})
+				rec := newReceiver(t, 500)
+				d := f.destination(t, "POST", rec.URL, nil)
+				sub, err := f.events.SubmitWithToken(ctx, "token", "", []byte(`{"a":1}`), "")
+				require.NoError(t, err)
+
+				log := f.waitFinal(t, sub.EventID)[d.ID]
+				require.Equal(t, datapusher.StatusFailed, log.Status)
+				require.Equal(t, 500, *log.ResponseStatusCode)
+				require.Contains(t, log.Error, "500")
+				attempts, err := f.store.Attempts(ctx, log.ID)
+				require.NoError(t, err)
+				require.Len(t, attempts, 1)
+				require.Equal(t, "http_status", attempts[0].ErrorClass)
+				require.Equal(t, "answer Internal Server Error", attempts[0].ResponseBody)
+			})
+
+			t.Run("UnreachableEndsFailed", func(t *testing.T) {
+				t.Parallel()
+				f := setup(t, dialect, []time.Duration{})
+				closed := httptest.NewServer(http.NotFoundHandler())
+				closed.Close()
+				d := f.destination(t, "POST", closed.URL, nil)
+				sub, err := f.events.SubmitWithToken(ctx, "token", "", []byte(`{"a":1}`), "")
+				require.NoError(t, err)
+
+				log := f.waitFinal(t, sub.EventID)[d.ID]
+				require.Equal(t, datapusher.StatusFailed, log.Status)
+				require.Nil(t, log.ResponseStatusCode)
+				require.NotEmpty(t, log.Error)
+				attempts, err := f.store.Attempts(ctx, log.ID)
+				require.NoError(t, err)
+				require.Equal(t, "connect", attempts[0].ErrorClass)
+			})
+
+			t.Run("RetriesUntilSuccess", func(t *testing.T) {
+				t.Parallel()
+				f := setup(t, dialect, []time.Duration{10 * time.Millisecond, 10 * time.Millisecond})
+				rec := newReceiver(t, 500, 503)
+				d := f.destination(t, "POST", rec.URL, nil)
+				sub, err := f.events.SubmitWithToken(ctx, "token", "", []byte(`{"a":1}`), "")
+				require.NoError(t, err)
+
+				log := f.waitFinal(t, sub.EventID)[d.ID]
+				require.Equal(t, datapusher.StatusSuccess, log.Status)
+				require.Equal(t, 3, log.Attempts)
+				requests := rec.received()
+				require.Len(t, requests, 3)
+				for _, r := range requests {
+					require.Equal(t, "msg_"+log.ID, r.Header.Get("webhook-id"), "retries keep the webhook id")
+				}
+			})
+
+			t.Run("NotFoundIsPermanent", func(t *testing.T) {
+				t.Parallel()
+				f := setup(t, dialect, []time.Duration{10 * time.Millisecond})
+				rec := newReceiver(t, 404)
+				d := f.destination(t, "PUT", rec.URL, nil)
+				sub, err := f.events.SubmitWithToken(ctx, "token", "", []byte(`{"a":1}`), "")
+				require.NoError(t, err)
+
+				log := f.waitFinal(t, sub.EventID)[d.ID]
+				require.Equal(t, datapusher.StatusFailed, log.Status)
+				require.Equal(t, 1, log.Attempts)
+				require.Len(t, rec.received(), 1)
+			})
+
+			t.Run("GoneDisablesDestination", func(t *testing.T) {
+				t.Parallel()
+				f := setup(t, dialect, nil)
+				rec := newReceiver(t, 410)
+				d := f.destination(t, "POST", rec.URL, nil)
+				sub, err := f.events.SubmitWithToken(ctx, "token", "", []byte(`{"a":1}`), "")
+				require.NoError(t, err)
+
+				log := f.waitFinal(t, sub.EventID)[d.ID]
+				require.Equal(t, datapusher.StatusFailed, log.Status)
+				got, err := f.store.Destination(ctx, d.ID)
+				require.NoError(t, err)
+				require.False(t, got.Enabled)
+				require.Contains(t, got.DisabledReason, "410")
+			})
+
+			t.Run("RealPayloadsArriveUnchanged", func(t *testing.T) {
+				t.Parallel()
+				f := setup(t, dialect, nil)
+				rec := newReceiver(t)
+				f.destination(t, "POST", rec.URL, nil)
+				bodies, err := payloads.Load(20)
+				require.NoError(t, err)
+				for i, body := range bodies {
+					_, err := f.events.SubmitWithToken(ctx, "token", payloadEventID(i), body, "")
+					require.NoError(t, err)
+				}
+				require.Eventually(t, func() bool { return len(rec.received()) == len(bodies) }, 30*time.Second, 20*time.Millisecond)
+				byEventID := map[string][]byte{}
+				for _, r := range rec.received() {
+					byEventID[r.Header.Get("CL-X-EVENT-ID")] = r.Body
+				}
+				for i, body := range bodies {
+					require.Equal(t, string(body), string(byEventID[payloadEventID(i)]))
+				}
+			})
+		})
+	}
+}
+
+func payloadEventID(i int) string {
+	b, _ := json.Marshal(i)
+	return "payload-" + string(b)
+}
