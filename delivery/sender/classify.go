@@ -33,8 +33,8 @@ func (e *StatusError) Error() string {
 }
 
 // classifyError maps an error of http.Client.Do to an ErrorClass and a short
-// error. ctx is the request's context, which tells a timeout or a
-// cancellation apart from other errors. The returned error drops the
+// error. ctx is the request's context, which distinguishes a timeout or a
+// cancellation from other errors. The returned error drops the
 // *url.Error layer because its message repeats the URL, whose query may
 // carry tokens or event data.
 func classifyError(ctx context.Context, err error) (ErrorClass, error) {

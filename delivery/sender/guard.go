@@ -12,7 +12,7 @@ import (
 
 // AllowedNetworksVariable is the environment variable that the blocked
 // address message names as the way to open a network. The sender does not
-// read it; the caller parses it with ParseNetworks into
+// read it. The caller parses it with ParseNetworks into
 // Options.AllowedNetworks.
 const AllowedNetworksVariable = "DATAPUSHER_ALLOWED_DESTINATION_NETWORKS"
 
@@ -35,9 +35,10 @@ type blockedNetwork struct {
 	reason string
 }
 
-// blockedNetworks lists the special-purpose ranges of the IANA IPv4 and IPv6
+// blockedNetworks lists special-purpose ranges from the IANA IPv4 and IPv6
 // Special-Purpose Address Registries (RFC 6890) that are not globally
-// reachable, plus multicast and the IPv6 ranges that embed an IPv4 address.
+// reachable, plus multicast and the IPv6 ranges that embed an IPv4 address
+// (NAT64, 6to4, Teredo, IPv4-compatible).
 // The first match names the reason, so narrower ranges come first.
 // IPv4-mapped IPv6 addresses are unmapped before the lookup.
 var blockedNetworks = []blockedNetwork{
@@ -164,12 +165,16 @@ func parseNetwork(field string) (netip.Prefix, error) {
 }
 
 // CheckURL validates a destination URL when a destination is created or
-// updated. It rejects a scheme other than http or https, a missing host, an
-// invalid port, user info (credentials belong in an Authorization header,
-// where they are not shown as part of the URL), a numeric host that is not a
-// valid IP address (such as 127.1 or 0x7f.0.0.1) and a literal IP address in
-// a blocked network, which yields a *BlockedError. Host names pass because
-// the sender checks their addresses when it connects.
+// updated. It rejects:
+//   - a scheme other than http or https,
+//   - a missing host or an invalid port,
+//   - user info, because credentials belong in an Authorization header and
+//     not in a URL that results and logs show,
+//   - a numeric host that is not a valid IP address, such as 127.1,
+//   - a literal IP address in a blocked network, with a *BlockedError.
+//
+// Host names pass, because the sender checks the addresses they resolve to
+// when it connects.
 func CheckURL(raw string, allowed []netip.Prefix) error {
 	_, err := parseURL(raw, newAddressGuard(allowed))
 	return err

@@ -1,8 +1,8 @@
-// Package sender makes one outbound webhook HTTP request: it builds the
-// request from a stored event and destination, signs it with Standard
-// Webhooks headers, refuses to connect to internal networks (SSRF
-// protection) and classifies the outcome so the caller can decide whether to
-// retry.
+// Package sender makes one outbound webhook HTTP request. It builds the
+// request from a stored event and destination and signs it with Standard
+// Webhooks headers. It rejects connections to internal networks (SSRF
+// protection) and classifies the outcome, so the caller can decide whether
+// to retry.
 package sender
 
 import (
@@ -76,8 +76,8 @@ type Request struct {
 	Headers   map[string]string // destination's stored headers
 	Body      []byte            // event's JSON object, exact bytes as received
 	EventID   string            // sent as header CL-X-EVENT-ID unless empty
-	WebhookID string            // Standard Webhooks "webhook-id", stable across retries; EventID when empty
-	Timestamp time.Time         // Standard Webhooks "webhook-timestamp"; the current time when zero
+	WebhookID string            // Standard Webhooks "webhook-id", stable across retries, EventID when empty
+	Timestamp time.Time         // Standard Webhooks "webhook-timestamp", the current time when zero
 	Secrets   []string          // signing secrets "whsec_<base64 key>", one signature each
 }
 
@@ -92,7 +92,7 @@ type Result struct {
 	Err        error         // nil on success, otherwise the cause, free of header values and secrets
 }
 
-// Success reports whether the destination answered with a 2xx status.
+// Success reports whether the destination responded with a 2xx status.
 func (r Result) Success() bool {
 	return r.StatusCode >= 200 && r.StatusCode <= 299
 }
@@ -124,11 +124,11 @@ type Options struct {
 	// example 10.0.0.0/8 for receivers inside a private network.
 	AllowedNetworks []netip.Prefix
 
-	UserAgent           string
-	MaxIdleConns        int
-	MaxIdleConnsPerHost int
-	IdleConnTimeout     time.Duration
-	TLSHandshakeTimeout time.Duration
+	UserAgent           string        // default DefaultUserAgent, replaced by a destination's User-Agent header
+	MaxIdleConns        int           // idle connections over all hosts, default DefaultMaxIdleConns
+	MaxIdleConnsPerHost int           // default DefaultMaxIdleConnsPerHost
+	IdleConnTimeout     time.Duration // default DefaultIdleConnTimeout
+	TLSHandshakeTimeout time.Duration // default DefaultTLSHandshakeTimeout
 
 	// TLSConfig, if not nil, is cloned into the transport, for example to
 	// trust a private certificate authority.
@@ -158,8 +158,9 @@ func New(opts Options) *Sender {
 		Control: guard.control,
 	}
 	transport := &http.Transport{
-		// Proxy stays nil on purpose: a proxy would make the connect-time
-		// address check see the proxy address instead of the destination.
+		// Proxy stays nil on purpose, because with a proxy the connect-time
+		// address check would see the proxy address instead of the
+		// destination.
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,
 		ForceAttemptHTTP2:      true,
@@ -179,7 +180,7 @@ func New(opts Options) *Sender {
 
 	client := &http.Client{
 		Transport: transport,
-		// Redirects are never followed: the 3xx response itself becomes the
+		// Redirects are never followed. The 3xx response itself becomes the
 		// result, classified as ClassRedirect.
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
@@ -271,8 +272,8 @@ func (s *Sender) send(ctx context.Context, r Request) Result {
 // maxDiscardBytes more so that the connection can be reused, and closes body.
 //
 // NOTE: a read error, such as a timeout while the receiver trickles its body,
-// is dropped. The status code is the receiver's answer, and the body is only
-// kept for display.
+// is dropped. The status code is the receiver's response, and the body is
+// only kept for display.
 func readAndClose(body io.ReadCloser) []byte {
 	defer body.Close()
 	data, _ := io.ReadAll(io.LimitReader(body, MaxResponseBodyBytes))

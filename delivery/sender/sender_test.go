@@ -71,7 +71,7 @@ func (rec *recorder) only(t *testing.T) capturedRequest {
 }
 
 // newServer starts a loopback server that records every request and then
-// runs respond, or answers 200 "ok" when respond is nil.
+// runs respond, or responds 200 "ok" when respond is nil.
 func newServer(t *testing.T, respond http.HandlerFunc) (*httptest.Server, *recorder) {
 	t.Helper()
 	rec := &recorder{}
@@ -235,6 +235,21 @@ func TestSendContentTypeOverride(t *testing.T) {
 	require.NoError(t, result.Err)
 	got := rec.only(t)
 	require.Equal(t, []string{"application/cloudevents+json"}, got.Header.Values("Content-Type"))
+}
+
+func TestSendHostHeader(t *testing.T) {
+	t.Parallel()
+	var gotHost atomic.Value
+	server, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		gotHost.Store(r.Host)
+	})
+	request := postRequest(server.URL, `{}`)
+	request.Headers = map[string]string{"Host": "api.example.com"}
+
+	result := newTestSender(Options{}).Send(t.Context(), request)
+
+	require.NoError(t, result.Err)
+	require.Equal(t, "api.example.com", gotHost.Load())
 }
 
 func TestSendReservedHeadersWin(t *testing.T) {

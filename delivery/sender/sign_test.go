@@ -14,8 +14,8 @@ import (
 )
 
 // referenceSignature computes a Standard Webhooks signature without Sign, as
-// a receiver would: HMAC-SHA256 over "id.timestamp.payload" with the base64
-// decoded secret as key.
+// a receiver would. The signature is HMAC-SHA256 over "id.timestamp.payload"
+// with the base64 decoded secret as key.
 func referenceSignature(t *testing.T, secret, id string, timestamp int64, payload []byte) string {
 	t.Helper()
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
@@ -127,7 +127,8 @@ func TestSendSignatureVerifiesAtReceiver(t *testing.T) {
 	sender := newTestSender(Options{})
 
 	// The check recomputes the signature from what the server received, as a
-	// Standard Webhooks verifier does: the query for GET, the body otherwise.
+	// Standard Webhooks verifier does. The payload is the query for GET and
+	// the body otherwise.
 	for i, method := range []string{http.MethodPost, http.MethodGet} {
 		request := postRequest(server.URL+"/?existing=1", `{"id":"evt_1","amount":10.00}`)
 		request.Method = method
