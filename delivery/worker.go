@@ -47,6 +47,10 @@ type Config struct {
 	// RequestTimeout is the sender's timeout; the job may run a little
 	// longer so that the attempt is always recorded. Default 10 s.
 	RequestTimeout time.Duration
+
+	// Breaker sets each destination's circuit breaker;
+	// DefaultBreakerConfig when zero.
+	Breaker BreakerConfig
 }
 
 // Worker delivers one log's event to its destination per job.
@@ -57,6 +61,8 @@ type Worker struct {
 	sender *sender.Sender
 	logger *slog.Logger
 	cfg    Config
+
+	breakers *breakers
 
 	mu       sync.Mutex
 	inFlight map[string]int
@@ -79,7 +85,10 @@ func NewWorker(store *sqlstore.Store, s *sender.Sender, cfg Config, logger *slog
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
-	return &Worker{store: store, sender: s, logger: logger, cfg: cfg, inFlight: make(map[string]int)}
+	return &Worker{
+		store: store, sender: s, logger: logger, cfg: cfg,
+		breakers: newBreakers(cfg.Breaker), inFlight: make(map[string]int),
+	}
 }
 
 // Timeout bounds one job: the request timeout plus time to record the
@@ -110,6 +119,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return river.JobSnooze(withJitter(w.cfg.BusyDelay))
 	}
 	defer w.release(destination.ID)
+	reportToBreaker, ok := w.breakers.allow(destination.ID)
+	if !ok {
+		// The breaker is open: wait without making or counting an attempt.
+		return river.JobSnooze(withJitter(w.breakers.cfg.Cooldown))
+	}
 
 	res := w.sender.Send(ctx, sender.Request{
 		URL: destination.URL, Method: destination.HTTPMethod, Headers: destination.Headers,
@@ -117,8 +131,15 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		Timestamp: time.Now(), Secrets: destination.SigningSecrets(time.Now()),
 	})
 	if res.Class == sender.ClassCanceled && ctx.Err() != nil {
-		// Shutting down: the queue runs the job again after restart.
+		// Shutting down: the queue runs the job again after restart, and
+		// the breaker does not count the interruption.
+		reportToBreaker(errAttemptInterrupted)
 		return fmt.Errorf("delivery %s interrupted: %w", log.ID, ctx.Err())
+	}
+	if res.Success() {
+		reportToBreaker(nil)
+	} else {
+		reportToBreaker(errAttemptFailed)
 	}
 	return w.record(ctx, log, destination, res)
 }

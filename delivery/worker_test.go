@@ -76,6 +76,11 @@ type fixture struct {
 // setup starts a store, a queue with running workers and an account.
 func setup(t *testing.T, dialect string, schedule []time.Duration) *fixture {
 	t.Helper()
+	return setupWithConfig(t, dialect, delivery.Config{Schedule: schedule})
+}
+
+func setupWithConfig(t *testing.T, dialect string, cfg delivery.Config) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	store := testdb.Open(t, dialect)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -84,7 +89,8 @@ func setup(t *testing.T, dialect string, schedule []time.Duration) *fixture {
 		Timeout:         2 * time.Second,
 		AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	})
-	worker := delivery.NewWorker(store, s, delivery.Config{Schedule: schedule, RequestTimeout: 2 * time.Second}, logger)
+	cfg.RequestTimeout = 2 * time.Second
+	worker := delivery.NewWorker(store, s, cfg, logger)
 	queue, err := delivery.NewQueue(store, worker, delivery.QueueConfig{Workers: 10, PollInterval: 20 * time.Millisecond}, logger)
 	require.NoError(t, err)
 	require.NoError(t, queue.Start(ctx))
@@ -291,4 +297,111 @@ func TestDelivery(t *testing.T) {
 func payloadEventID(i int) string {
 	b, _ := json.Marshal(i)
 	return "payload-" + string(b)
+}
+
+func TestDeliveryFaults(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range testdb.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+
+			t.Run("RetryAfterIsHonoured", func(t *testing.T) {
+				t.Parallel()
+				f := setup(t, dialect, []time.Duration{10 * time.Millisecond})
+				var mu sync.Mutex
+				var arrivals []time.Time
+				rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					arrivals = append(arrivals, time.Now())
+					first := len(arrivals) == 1
+					mu.Unlock()
+					if first {
+						w.Header().Set("Retry-After", "1")
+						w.WriteHeader(http.StatusTooManyRequests)
+					}
+				}))
+				t.Cleanup(rec.Close)
+				d := f.destination(t, "POST", rec.URL, nil)
+				sub, err := f.events.SubmitWithToken(ctx, "token", "", []byte(`{"a":1}`), "")
+				require.NoError(t, err)
+
+				log := f.waitFinal(t, sub.EventID)[d.ID]
+				require.Equal(t, datapusher.StatusSuccess, log.Status)
+				mu.Lock()
+				defer mu.Unlock()
+				require.Len(t, arrivals, 2)
+				require.GreaterOrEqual(t, arrivals[1].Sub(arrivals[0]), 900*time.Millisecond,
+					"the second attempt waits for Retry-After, not the 10 ms schedule")
+			})
+
+			t.Run("HangingDestinationDoesNotBlockOthers", func(t *testing.T) {
+				t.Parallel()
+				f := setupWithConfig(t, dialect, delivery.Config{Schedule: []time.Duration{}, MaxPerDestination: 2})
+				release := make(chan struct{})
+				hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					select {
+					case <-release:
+					case <-r.Context().Done():
+					}
+				}))
+				t.Cleanup(hanging.Close)
+				t.Cleanup(func() { close(release) })
+				healthy := newReceiver(t)
+				f.destination(t, "POST", hanging.URL, nil)
+				f.destination(t, "POST", healthy.URL, nil)
+
+				// Ten events need ten requests to each destination; the
+				// hanging one may hold only two workers at a time.
+				for range 10 {
+					_, err := f.events.SubmitWithToken(ctx, "token", "", []byte(`{"a":1}`), "")
+					require.NoError(t, err)
+				}
+				require.Eventually(t, func() bool { return len(healthy.received()) == 10 }, 20*time.Second, 20*time.Millisecond)
+			})
+
+			t.Run("OpenBreakerHoldsDeliveriesWithoutAttempts", func(t *testing.T) {
+				t.Parallel()
+				f := setupWithConfig(t, dialect, delivery.Config{
+					Schedule: []time.Duration{},
+					Breaker:  delivery.BreakerConfig{Window: time.Minute, MinAttempts: 2, FailureRatio: 1, Cooldown: time.Hour},
+				})
+				rec := newReceiver(t, 500, 500, 500, 500)
+				d := f.destination(t, "POST", rec.URL, nil)
+				for _, id := range []string{"fail-1", "fail-2"} {
+					_, err := f.events.SubmitWithToken(ctx, "token", id, []byte(`{"a":1}`), "")
+					require.NoError(t, err)
+					f.waitFinal(t, id)
+				}
+
+				_, err := f.events.SubmitWithToken(ctx, "token", "held", []byte(`{"a":1}`), "")
+				require.NoError(t, err)
+				held := "held"
+				require.Never(t, func() bool { return len(rec.received()) > 2 }, 500*time.Millisecond, 20*time.Millisecond)
+				page, err := f.store.Logs(ctx, datapusher.LogFilter{EventID: &held, DestinationID: &d.ID})
+				require.NoError(t, err)
+				require.Equal(t, datapusher.StatusPending, page.Logs[0].Status)
+				require.Zero(t, page.Logs[0].Attempts)
+			})
+
+			t.Run("DisabledDestinationWaitsUntilEnabled", func(t *testing.T) {
+				t.Parallel()
+				f := setupWithConfig(t, dialect, delivery.Config{DisabledDelay: 20 * time.Millisecond})
+				rec := newReceiver(t)
+				d := f.destination(t, "POST", rec.URL, nil)
+				d.Enabled, d.DisabledReason = false, "paused by an admin"
+				require.NoError(t, f.store.UpdateDestination(ctx, d, f.owner.ID))
+
+				sub, err := f.events.SubmitWithToken(ctx, "token", "", []byte(`{"a":1}`), "")
+				require.NoError(t, err)
+				require.Never(t, func() bool { return len(rec.received()) > 0 }, 300*time.Millisecond, 20*time.Millisecond)
+
+				d.Enabled, d.DisabledReason = true, ""
+				require.NoError(t, f.store.UpdateDestination(ctx, d, f.owner.ID))
+				log := f.waitFinal(t, sub.EventID)[d.ID]
+				require.Equal(t, datapusher.StatusSuccess, log.Status)
+				require.Equal(t, 1, log.Attempts)
+			})
+		})
+	}
 }
