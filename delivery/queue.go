@@ -43,6 +43,8 @@ func NewQueue(store *sqlstore.Store, worker *Worker, cfg QueueConfig, logger *sl
 		Logger:                      logger,
 		FetchCooldown:               min(cfg.PollInterval, 10*time.Millisecond),
 		FetchPollInterval:           cfg.PollInterval,
+		JobTimeout:                  worker.jobTimeout(),
+		RescueStuckJobsAfter:        worker.rescueAfter(),
 		CompletedJobRetentionPeriod: time.Hour,
 		CancelledJobRetentionPeriod: 24 * time.Hour,
 	}

@@ -91,11 +91,25 @@ func NewWorker(store *sqlstore.Store, s *sender.Sender, cfg Config, logger *slog
 	}
 }
 
-// Timeout bounds one job: the request timeout plus time to record the
-// attempt. The queue's rescue of stuck jobs waits far longer than this, so a
-// delivery never runs twice at once.
+// recordTimeout bounds the writes that record an attempt after its request.
+const recordTimeout = 10 * time.Second
+
+// jobTimeout bounds one job: loading the log and making the request.
+func (w *Worker) jobTimeout() time.Duration {
+	return w.cfg.RequestTimeout + 5*time.Second
+}
+
+// rescueAfter is how long a job may stay running before the queue assumes
+// its process died and runs it again. It is longer than a job can live,
+// including the recording that outlasts the job's context, so a delivery
+// never runs twice at once.
+func (w *Worker) rescueAfter() time.Duration {
+	return w.jobTimeout() + recordTimeout + 5*time.Second
+}
+
+// Timeout bounds one job; see jobTimeout.
 func (w *Worker) Timeout(*river.Job[Args]) time.Duration {
-	return w.cfg.RequestTimeout + 30*time.Second
+	return w.jobTimeout()
 }
 
 // Work makes one delivery attempt for the job's log.
@@ -161,9 +175,12 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog, destin
 
 	// The attempt is recorded even if the job's context ends now, because
 	// the request was already made.
-	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	outcome := sqlstore.AttemptOutcome{Attempt: a, Status: decision.Status, Final: decision.Final}
+	if res.StatusCode == http.StatusGone {
+		outcome.DisableReason = "destination answered 410 Gone"
+	}
 	if err := w.store.RecordAttempt(recordCtx, log.ID, outcome); err != nil {
 		return fmt.Errorf("record attempt of delivery %s: %w", log.ID, err)
 	}
@@ -171,12 +188,6 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog, destin
 		"log_id", log.ID, "event_id", log.EventID, "destination_id", destination.ID,
 		"attempt", attempt, "status_code", res.StatusCode, "error_class", string(res.Class),
 		"duration_ms", res.Duration.Milliseconds(), "outcome", decision.Status)
-
-	if res.StatusCode == http.StatusGone {
-		if err := w.store.DisableDestination(recordCtx, destination.ID, "destination answered 410 Gone"); err != nil {
-			w.logger.Error("disable destination", "destination_id", destination.ID, "error", err)
-		}
-	}
 
 	switch {
 	case decision.Status == datapusher.StatusSuccess:

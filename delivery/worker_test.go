@@ -104,7 +104,7 @@ func setupWithConfig(t *testing.T, dialect string, cfg delivery.Config) *fixture
 	require.NoError(t, store.CreateUser(ctx, owner))
 	account := &datapusher.Account{AccountName: "Deliveries"}
 	require.NoError(t, store.CreateAccount(ctx, account, ingest.HashToken("token"), owner.ID))
-	return &fixture{store: store, events: ingest.NewService(store, queue.Enqueue), account: account, owner: owner}
+	return &fixture{store: store, events: ingest.NewService(store, queue.Enqueue, ingest.Options{}), account: account, owner: owner}
 }
 
 func (f *fixture) destination(t *testing.T, method, rawURL string, headers map[string]string) *datapusher.Destination {

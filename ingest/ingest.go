@@ -9,11 +9,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/datapusher/datapusher"
+	"github.com/datapusher/datapusher/ratelimit"
 	"github.com/datapusher/datapusher/sqlstore"
 )
 
@@ -27,16 +29,56 @@ var ErrInvalidData = datapusher.Errorf(datapusher.EINVALID, "Invalid Data")
 // ErrUnauthenticated is the error for a missing or unknown token.
 var ErrUnauthenticated = datapusher.Errorf(datapusher.EUNAUTHORIZED, "Unauthenticated")
 
+// DefaultRatePerSecond is how many events per second an account may send
+// when neither the account nor the server sets a limit.
+const DefaultRatePerSecond = 5
+
+// Options tunes a Service. Zero values turn caching and rate limiting off.
+type Options struct {
+	// Cache, when set, keeps token and destination lookups in process.
+	Cache *Cache
+
+	// Limiter, when set, limits each account to its rate_limit_per_second,
+	// or DefaultRate when the account has none, capped at MaxRate.
+	Limiter     ratelimit.Limiter
+	DefaultRate int
+	MaxRate     int
+}
+
 // Service implements datapusher.EventSubmitter on the store.
 type Service struct {
 	store   *sqlstore.Store
 	enqueue sqlstore.EnqueueFunc
+	opts    Options
 }
 
 // NewService returns a Service that stores events in store and queues their
 // deliveries with enqueue, in the same transaction.
-func NewService(store *sqlstore.Store, enqueue sqlstore.EnqueueFunc) *Service {
-	return &Service{store: store, enqueue: enqueue}
+func NewService(store *sqlstore.Store, enqueue sqlstore.EnqueueFunc, opts Options) *Service {
+	if opts.DefaultRate <= 0 {
+		opts.DefaultRate = DefaultRatePerSecond
+	}
+	if opts.MaxRate <= 0 {
+		opts.MaxRate = max(opts.DefaultRate, 1000)
+	}
+	return &Service{store: store, enqueue: enqueue, opts: opts}
+}
+
+// RateLimitedError rejects an event because its account is over its rate
+// limit. Result carries the values of the rate limit headers.
+type RateLimitedError struct {
+	Result ratelimit.Result
+}
+
+func (e *RateLimitedError) Error() string { return "rate limit exceeded" }
+
+// RatePerSecond returns the incoming event limit of the account.
+func (s *Service) RatePerSecond(account *datapusher.Account) int {
+	rate := s.opts.DefaultRate
+	if account.RateLimitPerSecond != nil && *account.RateLimitPerSecond > 0 {
+		rate = *account.RateLimitPerSecond
+	}
+	return min(rate, s.opts.MaxRate)
 }
 
 // HashToken returns the hex SHA-256 of an app secret token, which is all the
@@ -60,13 +102,66 @@ func (s *Service) SubmitWithToken(ctx context.Context, token, eventID string, bo
 		return nil, err
 	}
 
-	// The lookup is by hash: an attacker cannot learn anything from how long
-	// the comparison of a guessed token takes.
-	account, err := s.store.AccountByTokenHash(ctx, HashToken(token))
+	account, err := s.accountByToken(ctx, token)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkRate(ctx, account); err != nil {
+		return nil, err
+	}
 	return s.submit(ctx, account.AccountID, eventID, body, requestID)
+}
+
+// accountByToken finds the account of an app secret token. The lookup is by
+// hash, so the time it takes tells an attacker nothing about how much of a
+// guessed token matched.
+func (s *Service) accountByToken(ctx context.Context, token string) (*datapusher.Account, error) {
+	hash := HashToken(token)
+	if s.opts.Cache == nil {
+		return s.store.AccountByTokenHash(ctx, hash)
+	}
+	if account, ok := s.opts.Cache.account(hash); ok {
+		return account, nil
+	}
+	gen := s.opts.Cache.tokenGeneration()
+	account, err := s.store.AccountByTokenHash(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	// NOTE: a previous token cached during its grace period keeps working
+	// until its entry expires, up to the cache TTL after the grace period.
+	s.opts.Cache.storeAccount(hash, account, gen)
+	return account, nil
+}
+
+func (s *Service) checkRate(ctx context.Context, account *datapusher.Account) error {
+	if s.opts.Limiter == nil {
+		return nil
+	}
+	result, err := s.opts.Limiter.Allow(ctx, "incoming:"+account.AccountID, ratelimit.PerSecond(s.RatePerSecond(account)))
+	if err != nil {
+		return fmt.Errorf("check rate limit of account %s: %w", account.AccountID, err)
+	}
+	if !result.Allowed {
+		return &RateLimitedError{Result: result}
+	}
+	return nil
+}
+
+func (s *Service) destinations(ctx context.Context, accountID string) ([]*datapusher.Destination, error) {
+	if s.opts.Cache == nil {
+		return s.store.AccountDestinations(ctx, accountID)
+	}
+	if destinations, ok := s.opts.Cache.accountDestinations(accountID); ok {
+		return destinations, nil
+	}
+	gen := s.opts.Cache.generation(accountID)
+	destinations, err := s.store.AccountDestinations(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	s.opts.Cache.storeDestinations(accountID, destinations, gen)
+	return destinations, nil
 }
 
 // SubmitForAccount accepts an event for an account that the caller was
@@ -80,7 +175,7 @@ func (s *Service) SubmitForAccount(ctx context.Context, accountID, eventID strin
 }
 
 func (s *Service) submit(ctx context.Context, accountID, eventID string, body []byte, requestID string) (*datapusher.Submission, error) {
-	destinations, err := s.store.AccountDestinations(ctx, accountID)
+	destinations, err := s.destinations(ctx, accountID)
 	if err != nil {
 		return nil, err
 	}

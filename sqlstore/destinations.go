@@ -173,17 +173,6 @@ func (s *Store) UpdateDestination(ctx context.Context, d *datapusher.Destination
 	return nil
 }
 
-// DisableDestination turns a destination off with a reason, for example
-// after it answered 410 Gone.
-func (s *Store) DisableDestination(ctx context.Context, id, reason string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE destinations SET enabled = $1, disabled_reason = $2, updated_at = $3
-		WHERE id = $4`, false, reason, s.timeArg(s.Now()), id)
-	if err != nil {
-		return mapError(fmt.Errorf("disable destination: %w", err))
-	}
-	return nil
-}
-
 // RotateSigningSecret makes secret the destination's signing secret. The
 // previous secret keeps signing deliveries for grace.
 func (s *Store) RotateSigningSecret(ctx context.Context, id, secret string, grace time.Duration, actorID string) error {

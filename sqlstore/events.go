@@ -323,6 +323,10 @@ type AttemptOutcome struct {
 	Attempt *datapusher.Attempt
 	Status  string
 	Final   bool
+
+	// DisableReason, when set, disables the log's destination in the same
+	// transaction, for example after it answered 410 Gone.
+	DisableReason string
 }
 
 // RecordAttempt stores an attempt and moves its log to the outcome's status,
@@ -362,6 +366,14 @@ func (s *Store) RecordAttemptTx(ctx context.Context, tx *sql.Tx, logID string, o
 		processed_at = $4 WHERE id = $5`, outcome.Status, a.ResponseStatus, errorText, processedAt, logID)
 	if err != nil {
 		return mapError(fmt.Errorf("update log: %w", err))
+	}
+	if outcome.DisableReason != "" {
+		_, err = tx.ExecContext(ctx, `UPDATE destinations SET enabled = $1, disabled_reason = $2, updated_at = $3
+			WHERE id = (SELECT destination_id FROM delivery_logs WHERE id = $4)`,
+			false, outcome.DisableReason, s.timeArg(s.Now()), logID)
+		if err != nil {
+			return mapError(fmt.Errorf("disable destination: %w", err))
+		}
 	}
 	return nil
 }
