@@ -44,6 +44,10 @@ type DeliveryLog struct {
 
 	// EventPK is the internal id of the stored event.
 	EventPK string `json:"-"`
+
+	// Generation counts replays of the log. Each delivery job carries the
+	// generation it was queued for, and a job of an older one does nothing.
+	Generation int `json:"-"`
 }
 
 // LogFilter selects delivery logs. Nil fields do not filter.

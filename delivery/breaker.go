@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/datapusher/datapusher/metrics"
 )
 
 // BreakerConfig sets when a destination's circuit breaker opens. Within
@@ -29,7 +31,8 @@ var DefaultBreakerConfig = BreakerConfig{
 // this process: each worker process judges a destination by its own
 // attempts.
 type breakers struct {
-	cfg BreakerConfig
+	cfg     BreakerConfig
+	metrics *metrics.Metrics
 
 	mu        sync.Mutex
 	byID      map[string]*breakerEntry
@@ -41,11 +44,11 @@ type breakerEntry struct {
 	lastUsed time.Time
 }
 
-func newBreakers(cfg BreakerConfig) *breakers {
+func newBreakers(cfg BreakerConfig, m *metrics.Metrics) *breakers {
 	if cfg == (BreakerConfig{}) {
 		cfg = DefaultBreakerConfig
 	}
-	return &breakers{cfg: cfg, byID: make(map[string]*breakerEntry)}
+	return &breakers{cfg: cfg, metrics: m, byID: make(map[string]*breakerEntry)}
 }
 
 // allow asks the destination's breaker for one attempt. It returns report,
@@ -87,6 +90,9 @@ func (b *breakers) get(destinationID string) *gobreaker.TwoStepCircuitBreaker[st
 			BucketPeriod: cfg.Window / 10,
 			Timeout:      cfg.Cooldown,
 			IsExcluded:   func(err error) bool { return errors.Is(err, errAttemptInterrupted) },
+			OnStateChange: func(name string, _, to gobreaker.State) {
+				b.metrics.SetCircuitState(name, to.String())
+			},
 			ReadyToTrip: func(counts gobreaker.Counts) bool {
 				return counts.Requests >= cfg.MinAttempts &&
 					float64(counts.TotalFailures) >= cfg.FailureRatio*float64(counts.Requests)

@@ -12,7 +12,7 @@ func TestBreakers(t *testing.T) {
 
 	t.Run("OpensAtFailureRatio", func(t *testing.T) {
 		t.Parallel()
-		b := newBreakers(BreakerConfig{Window: time.Minute, MinAttempts: 10, FailureRatio: 0.7, Cooldown: time.Hour})
+		b := newBreakers(BreakerConfig{Window: time.Minute, MinAttempts: 10, FailureRatio: 0.7, Cooldown: time.Hour}, nil)
 		outcomes := []error{nil, nil, nil, errAttemptFailed, errAttemptFailed, errAttemptFailed,
 			errAttemptFailed, errAttemptFailed, errAttemptFailed}
 		for _, outcome := range outcomes {
@@ -35,7 +35,7 @@ func TestBreakers(t *testing.T) {
 
 	t.Run("StaysClosedBelowRatio", func(t *testing.T) {
 		t.Parallel()
-		b := newBreakers(BreakerConfig{Window: time.Minute, MinAttempts: 10, FailureRatio: 0.7, Cooldown: time.Hour})
+		b := newBreakers(BreakerConfig{Window: time.Minute, MinAttempts: 10, FailureRatio: 0.7, Cooldown: time.Hour}, nil)
 		for i := range 20 {
 			report, ok := b.allow("d1")
 			require.True(t, ok)
@@ -50,7 +50,7 @@ func TestBreakers(t *testing.T) {
 
 	t.Run("ProbeClosesAfterCooldown", func(t *testing.T) {
 		t.Parallel()
-		b := newBreakers(BreakerConfig{Window: time.Minute, MinAttempts: 2, FailureRatio: 1, Cooldown: 20 * time.Millisecond})
+		b := newBreakers(BreakerConfig{Window: time.Minute, MinAttempts: 2, FailureRatio: 1, Cooldown: 20 * time.Millisecond}, nil)
 		for range 2 {
 			report, ok := b.allow("d1")
 			require.True(t, ok)
@@ -69,7 +69,7 @@ func TestBreakers(t *testing.T) {
 
 	t.Run("InterruptionsAreNotCounted", func(t *testing.T) {
 		t.Parallel()
-		b := newBreakers(BreakerConfig{Window: time.Minute, MinAttempts: 2, FailureRatio: 1, Cooldown: time.Hour})
+		b := newBreakers(BreakerConfig{Window: time.Minute, MinAttempts: 2, FailureRatio: 1, Cooldown: time.Hour}, nil)
 		for range 5 {
 			report, ok := b.allow("d1")
 			require.True(t, ok)

@@ -21,6 +21,12 @@ type QueueConfig struct {
 
 	// PollInterval is how often idle workers look for new jobs.
 	PollInterval time.Duration
+
+	// LogMaxAge and RetentionInterval schedule the job that deletes old
+	// delivery logs, in processes with workers; the defaults are
+	// DefaultLogMaxAge and DefaultRetentionInterval.
+	LogMaxAge         time.Duration
+	RetentionInterval time.Duration
 }
 
 // Queue is the durable job queue of deliveries.
@@ -31,9 +37,15 @@ type Queue struct {
 // NewQueue returns a queue on the store's database. With cfg.Workers > 0 it
 // runs worker once started.
 func NewQueue(store *sqlstore.Store, worker *Worker, cfg QueueConfig, logger *slog.Logger) (*Queue, error) {
+	// Every process registers every worker, because the queue checks the
+	// kind of each job it inserts; only processes with workers run them.
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, worker); err != nil {
 		return nil, fmt.Errorf("register delivery worker: %w", err)
+	}
+	retention := NewRetentionWorker(store, RetentionConfig{}, logger)
+	if err := river.AddWorkerSafely(workers, retention); err != nil {
+		return nil, fmt.Errorf("register retention worker: %w", err)
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 50 * time.Millisecond
@@ -50,6 +62,7 @@ func NewQueue(store *sqlstore.Store, worker *Worker, cfg QueueConfig, logger *sl
 	}
 	if cfg.Workers > 0 {
 		config.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+		config.PeriodicJobs = PeriodicJobs(cfg.LogMaxAge, cfg.RetentionInterval)
 	}
 	client, err := river.NewClient(store.RiverDriver(), config)
 	if err != nil {
@@ -63,7 +76,7 @@ func NewQueue(store *sqlstore.Store, worker *Worker, cfg QueueConfig, logger *sl
 func (q *Queue) Enqueue(ctx context.Context, tx *sql.Tx, logs []*datapusher.DeliveryLog) error {
 	params := make([]river.InsertManyParams, len(logs))
 	for i, log := range logs {
-		params[i] = river.InsertManyParams{Args: Args{LogID: log.ID}, InsertOpts: &river.InsertOpts{MaxAttempts: 25}}
+		params[i] = river.InsertManyParams{Args: Args{LogID: log.ID, Generation: log.Generation}, InsertOpts: &river.InsertOpts{MaxAttempts: 25}}
 	}
 	if _, err := q.client.InsertManyFastTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("insert delivery jobs: %w", err)

@@ -16,12 +16,15 @@ import (
 
 	"github.com/datapusher/datapusher"
 	"github.com/datapusher/datapusher/delivery/sender"
+	"github.com/datapusher/datapusher/metrics"
 	"github.com/datapusher/datapusher/sqlstore"
 )
 
-// Args are the arguments of one delivery job: the delivery log it works on.
+// Args are the arguments of one delivery job: the delivery log it works on,
+// and the log's generation when the job was queued.
 type Args struct {
-	LogID string `json:"log_id"`
+	LogID      string `json:"log_id"`
+	Generation int    `json:"generation,omitempty"`
 }
 
 // Kind returns the job kind stored in the queue.
@@ -51,6 +54,9 @@ type Config struct {
 	// Breaker sets each destination's circuit breaker;
 	// DefaultBreakerConfig when zero.
 	Breaker BreakerConfig
+
+	// Metrics, when set, counts attempts and breaker states.
+	Metrics *metrics.Metrics
 }
 
 // Worker delivers one log's event to its destination per job.
@@ -87,7 +93,7 @@ func NewWorker(store *sqlstore.Store, s *sender.Sender, cfg Config, logger *slog
 	}
 	return &Worker{
 		store: store, sender: s, logger: logger, cfg: cfg,
-		breakers: newBreakers(cfg.Breaker), inFlight: make(map[string]int),
+		breakers: newBreakers(cfg.Breaker, cfg.Metrics), inFlight: make(map[string]int),
 	}
 }
 
@@ -122,6 +128,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return fmt.Errorf("load delivery %s: %w", job.Args.LogID, err)
 	}
 	log, destination := task.Log, task.Destination
+	if log.Generation != job.Args.Generation {
+		// A replay queued a newer job for this log.
+		return nil
+	}
 	if log.Status == datapusher.StatusSuccess || log.Status == datapusher.StatusFailed {
 		// Already final: this job ran before a crash kept it from completing.
 		return nil
@@ -184,6 +194,7 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog, destin
 	if err := w.store.RecordAttempt(recordCtx, log.ID, outcome); err != nil {
 		return fmt.Errorf("record attempt of delivery %s: %w", log.ID, err)
 	}
+	w.cfg.Metrics.ObserveDelivery(decision.Status, string(res.Class), res.Duration)
 	w.logger.Info("delivery attempt",
 		"log_id", log.ID, "event_id", log.EventID, "destination_id", destination.ID,
 		"attempt", attempt, "status_code", res.StatusCode, "error_class", string(res.Class),

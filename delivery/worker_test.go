@@ -68,6 +68,7 @@ func (r *receiver) received() []recorded {
 
 type fixture struct {
 	store   *sqlstore.Store
+	queue   *delivery.Queue
 	events  *ingest.Service
 	account *datapusher.Account
 	owner   *datapusher.User
@@ -104,7 +105,10 @@ func setupWithConfig(t *testing.T, dialect string, cfg delivery.Config) *fixture
 	require.NoError(t, store.CreateUser(ctx, owner))
 	account := &datapusher.Account{AccountName: "Deliveries"}
 	require.NoError(t, store.CreateAccount(ctx, account, ingest.HashToken("token"), owner.ID))
-	return &fixture{store: store, events: ingest.NewService(store, queue.Enqueue, ingest.Options{}), account: account, owner: owner}
+	return &fixture{
+		store: store, queue: queue, events: ingest.NewService(store, queue.Enqueue, ingest.Options{}),
+		account: account, owner: owner,
+	}
 }
 
 func (f *fixture) destination(t *testing.T, method, rawURL string, headers map[string]string) *datapusher.Destination {
@@ -402,6 +406,32 @@ func TestDeliveryFaults(t *testing.T) {
 				require.Equal(t, datapusher.StatusSuccess, log.Status)
 				require.Equal(t, 1, log.Attempts)
 			})
+		})
+	}
+}
+
+func TestReplay(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range testdb.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			f := setup(t, dialect, []time.Duration{})
+			rec := newReceiver(t, 500)
+			d := f.destination(t, "POST", rec.URL, nil)
+			sub, err := f.events.SubmitWithToken(ctx, "token", "replayed", []byte(`{"a":1}`), "")
+			require.NoError(t, err)
+			log := f.waitFinal(t, sub.EventID)[d.ID]
+			require.Equal(t, datapusher.StatusFailed, log.Status)
+
+			_, err = f.store.RequeueLog(ctx, log.ID, f.queue.Enqueue)
+			require.NoError(t, err)
+			log = f.waitFinal(t, sub.EventID)[d.ID]
+			require.Equal(t, datapusher.StatusSuccess, log.Status)
+			require.Equal(t, 2, log.Attempts, "the replay adds an attempt to the same log")
+			requests := rec.received()
+			require.Len(t, requests, 2)
+			require.Equal(t, requests[0].Header.Get("webhook-id"), requests[1].Header.Get("webhook-id"))
 		})
 	}
 }

@@ -41,13 +41,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []*NewEvent, enqueue En
 			}
 			all = append(all, item.Logs...)
 		}
-		if len(all) == 0 || enqueue == nil {
-			return nil
-		}
-		if err := enqueue(ctx, tx, all); err != nil {
-			return mapError(fmt.Errorf("enqueue deliveries: %w", err))
-		}
-		return nil
+		return enqueueInTx(ctx, tx, enqueue, all)
 	})
 }
 
@@ -89,7 +83,7 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, item *NewEvent) err
 }
 
 const logColumns = `l.id, l.event_pk, l.event_id, l.account_id, l.destination_id, l.received_at,
-	l.processed_at, e.body, l.status, l.attempts, l.response_status_code, l.error, l.request_id`
+	l.processed_at, e.body, l.status, l.attempts, l.response_status_code, l.error, l.request_id, l.generation`
 
 const logFrom = ` FROM delivery_logs l JOIN events e ON e.id = l.event_pk`
 
@@ -99,7 +93,7 @@ func scanLog(row interface{ Scan(...any) error }) (*datapusher.DeliveryLog, erro
 	var body string
 	var responseCode sql.NullInt64
 	err := row.Scan(&l.ID, &l.EventPK, &l.EventID, &l.AccountID, &l.DestinationID, &receivedAt,
-		&processedAt, &body, &l.Status, &l.Attempts, &responseCode, &l.Error, &l.RequestID)
+		&processedAt, &body, &l.Status, &l.Attempts, &responseCode, &l.Error, &l.RequestID, &l.Generation)
 	if err != nil {
 		return nil, err
 	}

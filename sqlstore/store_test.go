@@ -447,3 +447,84 @@ func ids(logs []*datapusher.DeliveryLog) []string {
 	}
 	return out
 }
+
+func TestReplay(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, store *sqlstore.Store) {
+		ctx := context.Background()
+		owner := createUser(t, store, "owner@example.com")
+		account := createAccount(t, store, owner, "Replay")
+		d := createDestination(t, store, account, "POST")
+		other := createDestination(t, store, account, "POST")
+
+		base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		var events []*sqlstore.NewEvent
+		for i := range 4 {
+			events = append(events, &sqlstore.NewEvent{
+				Event: &datapusher.Event{AccountID: account.AccountID, EventID: fmt.Sprintf("r%d", i),
+					Body: json.RawMessage(`{}`), ReceivedAt: base.Add(time.Duration(i) * time.Hour)},
+				Destinations: []*datapusher.Destination{d, other},
+			})
+		}
+		require.NoError(t, store.InsertEvents(ctx, events, nil))
+		fail := func(log *datapusher.DeliveryLog) {
+			require.NoError(t, store.RecordAttempt(ctx, log.ID, sqlstore.AttemptOutcome{
+				Attempt: &datapusher.Attempt{StartedAt: base}, Status: datapusher.StatusFailed, Final: true,
+			}))
+		}
+		for _, e := range events {
+			fail(e.Logs[0])
+		}
+		fail(events[0].Logs[1])
+
+		t.Run("RequeueLogRaisesGeneration", func(t *testing.T) {
+			var queued []*datapusher.DeliveryLog
+			log, err := store.RequeueLog(ctx, events[0].Logs[1].ID, func(_ context.Context, _ *sql.Tx, logs []*datapusher.DeliveryLog) error {
+				queued = logs
+				return nil
+			})
+			require.NoError(t, err)
+			require.Equal(t, datapusher.StatusPending, log.Status)
+			require.Nil(t, log.ProcessedTimestamp)
+			require.Equal(t, 1, log.Generation)
+			require.Equal(t, 1, log.Attempts, "earlier attempts are kept")
+			require.Len(t, queued, 1)
+			require.Equal(t, 1, queued[0].Generation)
+
+			_, err = store.RequeueLog(ctx, "not-a-log", nil)
+			require.Equal(t, datapusher.ENOTFOUND, datapusher.ErrorCode(err))
+		})
+		t.Run("RecoverQueuesFailedLogsInWindow", func(t *testing.T) {
+			until := base.Add(3 * time.Hour)
+			var queued []*datapusher.DeliveryLog
+			count, err := store.RecoverDestination(ctx, d.ID, base.Add(time.Hour), &until,
+				func(_ context.Context, _ *sql.Tx, logs []*datapusher.DeliveryLog) error {
+					queued = logs
+					return nil
+				})
+			require.NoError(t, err)
+			require.Equal(t, 2, count, "r1 and r2 are in [since, until)")
+			require.Len(t, queued, 2)
+			require.Equal(t, "r1", queued[0].EventID)
+			require.Equal(t, "r2", queued[1].EventID)
+
+			count, err = store.RecoverDestination(ctx, d.ID, base, nil, nil)
+			require.NoError(t, err)
+			require.Equal(t, 2, count, "r0 and r3 are still failed")
+			count, err = store.RecoverDestination(ctx, d.ID, base, nil, nil)
+			require.NoError(t, err)
+			require.Zero(t, count)
+		})
+		t.Run("EnqueueFailureRollsBack", func(t *testing.T) {
+			log := events[1].Logs[1]
+			fail(log)
+			_, err := store.RecoverDestination(ctx, other.ID, base, nil, func(context.Context, *sql.Tx, []*datapusher.DeliveryLog) error {
+				return fmt.Errorf("queue down")
+			})
+			require.Error(t, err)
+			got, err := store.Log(ctx, log.ID)
+			require.NoError(t, err)
+			require.Equal(t, datapusher.StatusFailed, got.Status)
+		})
+	})
+}
