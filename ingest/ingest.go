@@ -43,6 +43,10 @@ type Options struct {
 	Limiter     ratelimit.Limiter
 	DefaultRate int
 	MaxRate     int
+
+	// Batcher, when set, commits events from concurrent requests together.
+	// Without it each event commits in its own transaction.
+	Batcher *Batcher
 }
 
 // Service implements datapusher.EventSubmitter on the store.
@@ -185,7 +189,12 @@ func (s *Service) submit(ctx context.Context, accountID, eventID string, body []
 		},
 		Destinations: destinations,
 	}
-	if err := s.store.InsertEvents(ctx, []*sqlstore.NewEvent{item}, s.enqueue); err != nil {
+	if s.opts.Batcher != nil {
+		err = s.opts.Batcher.Insert(ctx, item)
+	} else {
+		err = s.store.InsertEvents(ctx, []*sqlstore.NewEvent{item}, s.enqueue)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return &datapusher.Submission{AccountID: accountID, EventID: eventID, Duplicate: item.Duplicate}, nil
