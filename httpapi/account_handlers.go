@@ -16,9 +16,21 @@ import (
 // working after a rotation.
 const maxTokenGracePeriod = 24 * time.Hour
 
+// accountResource is an account as the API reads and writes it: the stored
+// account and its log retention period, which the store keeps apart.
+type accountResource struct {
+	*datapusher.Account
+
+	// LogRetentionDays is how many days the account's delivery logs are
+	// kept, or nil for the global retention period.
+	LogRetentionDays *int `json:"log_retention_days"`
+}
+
 // handleCreateAccount creates an account with a new app secret token and
 // makes the signed-in user its Admin. The response is the only place the
-// token is shown, beside the rotate-token response.
+// token is shown, beside the rotate-token response. log_retention_days is
+// ignored here and set with PUT or PATCH, so that a failure to store it
+// cannot lose the response that carries the token.
 func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request, user *datapusher.User) error {
 	f, err := s.readForm(w, r)
 	if err != nil {
@@ -35,7 +47,7 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request, use
 		return err
 	}
 	a.AppSecretToken = token
-	writeJSON(w, http.StatusCreated, a)
+	writeJSON(w, http.StatusCreated, accountResource{Account: a})
 	return nil
 }
 
@@ -60,7 +72,11 @@ func (s *Server) handleListAccounts(w http.ResponseWriter, r *http.Request, user
 	if err != nil {
 		return err
 	}
-	body, err := newPage(s, r, p, count, accounts)
+	resources, err := s.withRetentions(r, accounts)
+	if err != nil {
+		return err
+	}
+	body, err := newPage(s, r, p, count, resources)
 	if err != nil {
 		return err
 	}
@@ -74,14 +90,27 @@ func (s *Server) handleGetAccount(w http.ResponseWriter, r *http.Request, user *
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a)
+	resource, err := s.withRetention(r, a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resource)
 	return nil
 }
 
 // handleUpdateAccount changes an account: PUT needs every required field,
-// PATCH only the fields that change. Only Admins may change the rate limit.
+// PATCH only the fields that change. Only Admins may change the rate limit
+// and the log retention period.
+//
+// NOTE: the account fields and the retention period are written by two
+// statements that commit separately, so when the second fails the first
+// stays changed.
 func (s *Server) handleUpdateAccount(w http.ResponseWriter, r *http.Request, user *datapusher.User) error {
 	a, err := s.accountFor(r, user, actionAccountUpdate)
+	if err != nil {
+		return err
+	}
+	resource, err := s.withRetention(r, a)
 	if err != nil {
 		return err
 	}
@@ -89,21 +118,39 @@ func (s *Server) handleUpdateAccount(w http.ResponseWriter, r *http.Request, use
 	if err != nil {
 		return err
 	}
-	oldLimit := a.RateLimitPerSecond
+	oldLimit, oldRetention := a.RateLimitPerSecond, resource.LogRetentionDays
 	s.applyAccountForm(f, a, r.Method == http.MethodPut)
+	applyRetentionForm(f, resource)
 	if err := f.err(); err != nil {
 		return err
 	}
 
+	// Check the Admin-only fields that change.
+	retentionChanged := !sameInt(oldRetention, resource.LogRetentionDays)
 	if !sameInt(oldLimit, a.RateLimitPerSecond) {
 		if err := s.authorize(r.Context(), user, a.AccountID, actionAccountSetRateLimit); err != nil {
 			return err
 		}
 	}
+	if retentionChanged {
+		if err := s.authorize(r.Context(), user, a.AccountID, actionAccountSetRetention); err != nil {
+			return err
+		}
+	}
+
+	// Write the account, then the retention period, which incoming data
+	// lookups do not read.
 	if err := s.store.UpdateAccount(r.Context(), a, user.ID); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a)
+	s.accountChanged(r.Context(), a.AccountID)
+	if retentionChanged {
+		err := s.store.SetAccountRetention(r.Context(), a.AccountID, resource.LogRetentionDays)
+		if err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, resource)
 	return nil
 }
 
@@ -116,6 +163,7 @@ func (s *Server) handleDeleteAccount(w http.ResponseWriter, r *http.Request, use
 	if err := s.store.DeleteAccount(r.Context(), a.AccountID); err != nil {
 		return err
 	}
+	s.accountChanged(r.Context(), a.AccountID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -146,12 +194,17 @@ func (s *Server) handleRotateAccountToken(w http.ResponseWriter, r *http.Request
 	if err := s.store.RotateAccountToken(r.Context(), a.AccountID, hashToken(token), grace, user.ID); err != nil {
 		return err
 	}
+	s.accountChanged(r.Context(), a.AccountID)
 	a, err = s.store.Account(r.Context(), a.AccountID)
 	if err != nil {
 		return err
 	}
 	a.AppSecretToken = token
-	writeJSON(w, http.StatusOK, a)
+	resource, err := s.withRetention(r, a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resource)
 	return nil
 }
 
@@ -181,6 +234,50 @@ func (s *Server) accountFor(r *http.Request, user *datapusher.User, act action) 
 		return nil, err
 	}
 	return s.store.Account(r.Context(), id)
+}
+
+// withRetention returns a with its log retention period.
+func (s *Server) withRetention(r *http.Request, a *datapusher.Account) (*accountResource, error) {
+	days, err := s.store.AccountRetention(r.Context(), a.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	return &accountResource{Account: a, LogRetentionDays: days}, nil
+}
+
+// withRetentions returns accounts with their log retention periods, read
+// in one query.
+func (s *Server) withRetentions(r *http.Request, accounts []*datapusher.Account) ([]*accountResource, error) {
+	ids := make([]string, len(accounts))
+	for i, a := range accounts {
+		ids[i] = a.AccountID
+	}
+	days, err := s.store.AccountRetentions(r.Context(), ids)
+	if err != nil {
+		return nil, err
+	}
+	resources := make([]*accountResource, len(accounts))
+	for i, a := range accounts {
+		resources[i] = &accountResource{Account: a}
+		if n, ok := days[a.AccountID]; ok {
+			resources[i].LogRetentionDays = &n
+		}
+	}
+	return resources, nil
+}
+
+// applyRetentionForm copies and validates the optional log_retention_days
+// field, which null resets to the global retention period.
+func applyRetentionForm(f *form, a *accountResource) {
+	days, ok := f.nullableInt("log_retention_days")
+	if !ok {
+		return
+	}
+	a.LogRetentionDays = days
+	if days != nil && (*days < 1 || *days > sqlstore.MaxLogRetentionDays) {
+		f.errors.Add("log_retention_days",
+			fmt.Sprintf("Enter a whole number from 1 to %d, or null for the default.", sqlstore.MaxLogRetentionDays))
+	}
 }
 
 // applyAccountForm copies the account fields in f to a and validates them.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/datapusher/datapusher"
 )
@@ -275,5 +277,153 @@ func TestRotateAccountToken(t *testing.T) {
 			resp := fx.do("POST", path, fx.normal, nil)
 			require.Equal(t, http.StatusForbidden, resp.status)
 		})
+	})
+}
+
+func TestAccountRetention(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, fx *fixture) {
+		ctx := context.Background()
+		path := "/api/accounts/" + fx.account.AccountID + "/"
+		stored := func() *int {
+			t.Helper()
+			days, err := fx.store.AccountRetention(ctx, fx.account.AccountID)
+			require.NoError(t, err)
+			return days
+		}
+
+		t.Run("NullByDefault", func(t *testing.T) {
+			body := fx.do("GET", path, fx.normal, nil).object(t)
+			require.Contains(t, body, "log_retention_days")
+			require.Nil(t, body["log_retention_days"])
+		})
+		t.Run("NormalUserForbidden", func(t *testing.T) {
+			resp := fx.do("PATCH", path, fx.normal, map[string]any{"log_retention_days": 30})
+			require.Equal(t, http.StatusForbidden, resp.status)
+			require.Equal(t, map[string]any{"detail": msgForbidden}, resp.object(t))
+			require.Nil(t, stored())
+		})
+		t.Run("AdminSets", func(t *testing.T) {
+			resp := fx.do("PATCH", path, fx.admin, map[string]any{"log_retention_days": 30})
+			require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+			require.Equal(t, float64(30), resp.object(t)["log_retention_days"])
+			require.Equal(t, 30, *stored())
+		})
+		t.Run("MembersRead", func(t *testing.T) {
+			require.Equal(t, float64(30), fx.do("GET", path, fx.normal, nil).object(t)["log_retention_days"])
+			for _, a := range fx.do("GET", "/api/accounts/?page_size=100", fx.super, nil).results(t) {
+				if a["account_id"] == fx.account.AccountID {
+					require.Equal(t, float64(30), a["log_retention_days"])
+				} else {
+					require.Contains(t, a, "log_retention_days")
+					require.Nil(t, a["log_retention_days"])
+				}
+			}
+		})
+		t.Run("UnchangedValueAllowed", func(t *testing.T) {
+			resp := fx.do("PATCH", path, fx.normal, map[string]any{"log_retention_days": 30, "account_name": "Acme"})
+			require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+			require.Equal(t, float64(30), resp.object(t)["log_retention_days"])
+		})
+		t.Run("PutWithoutFieldKeepsIt", func(t *testing.T) {
+			resp := fx.do("PUT", path, fx.normal, map[string]any{"account_name": "Acme"})
+			require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+			require.Equal(t, float64(30), resp.object(t)["log_retention_days"])
+			require.Equal(t, 30, *stored())
+		})
+		t.Run("PutSets", func(t *testing.T) {
+			resp := fx.do("PUT", path, fx.admin, map[string]any{"account_name": "Acme", "log_retention_days": 36500})
+			require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+			require.Equal(t, 36500, *stored())
+		})
+		t.Run("NullResets", func(t *testing.T) {
+			resp := fx.do("PATCH", path, fx.normal, map[string]any{"log_retention_days": nil})
+			require.Equal(t, http.StatusForbidden, resp.status, "clearing is a change too")
+			resp = fx.do("PATCH", path, fx.admin, map[string]any{"log_retention_days": nil})
+			require.Equal(t, http.StatusOK, resp.status)
+			require.Nil(t, resp.object(t)["log_retention_days"])
+			require.Nil(t, stored())
+		})
+		for name, value := range map[string]any{"Zero": 0, "Negative": -1, "TooLong": 36501, "Fraction": 1.5, "Text": "30"} {
+			t.Run("Rejects"+name, func(t *testing.T) {
+				resp := fx.do("PATCH", path, fx.admin, map[string]any{"log_retention_days": value})
+				require.Equal(t, http.StatusBadRequest, resp.status, "%s", resp.body)
+				require.Contains(t, resp.object(t), "log_retention_days")
+				require.Nil(t, stored())
+			})
+		}
+		t.Run("IgnoredOnCreate", func(t *testing.T) {
+			resp := fx.do("POST", "/api/accounts/", fx.admin, map[string]any{"account_name": "New", "log_retention_days": 5})
+			require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
+			body := resp.object(t)
+			require.Contains(t, body, "log_retention_days")
+			require.Nil(t, body["log_retention_days"])
+		})
+		t.Run("InRotateTokenResponse", func(t *testing.T) {
+			seven := 7
+			require.NoError(t, fx.store.SetAccountRetention(ctx, fx.account.AccountID, &seven))
+			resp := fx.do("POST", path+"rotate-token/", fx.admin, nil)
+			require.Equal(t, http.StatusOK, resp.status)
+			require.Equal(t, float64(7), resp.object(t)["log_retention_days"])
+		})
+	})
+}
+
+func TestOnAccountChange(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, fx *fixture) {
+		a := fx.createAccount(fx.admin, "Changing")
+		fx.addMember(a, fx.normal, datapusher.RoleIDNormalUser)
+		d := fx.createDestination(a)
+		l := fx.createEvent(a, "evt-1", d)[0]
+		accountPath := "/api/accounts/" + a.AccountID + "/"
+		destinationPath := "/api/destinations/" + d.ID + "/"
+
+		steps := []struct {
+			name         string
+			method, path string
+			as           *persona
+			body         any
+			status       int
+			notified     bool
+		}{
+			{"PatchAccount", "PATCH", accountPath, fx.normal, map[string]any{"website": "https://c.test"}, 200, true},
+			{"PutAccount", "PUT", accountPath, fx.admin, map[string]any{"account_name": "Changed", "rate_limit_per_second": 3}, 200, true},
+			{"SetRetention", "PATCH", accountPath, fx.admin, map[string]any{"log_retention_days": 9}, 200, true},
+			{"InvalidUpdate", "PATCH", accountPath, fx.admin, map[string]any{"account_name": ""}, 400, false},
+			{"ForbiddenUpdate", "PATCH", accountPath, fx.normal, map[string]any{"rate_limit_per_second": 4}, 403, false},
+			{"RotateToken", "POST", accountPath + "rotate-token/", fx.admin, nil, 200, true},
+			{"CreateDestination", "POST", "/api/destinations/", fx.admin, validDestination(a.AccountID), 201, true},
+			{"PatchDestination", "PATCH", destinationPath, fx.normal, map[string]any{"enabled": false}, 200, true},
+			{"PutDestination", "PUT", destinationPath, fx.admin, validDestination(a.AccountID), 200, true},
+			{"InvalidDestination", "PATCH", destinationPath, fx.admin, map[string]any{"url": "ftp://x.test"}, 400, false},
+			{"RotateSecret", "POST", destinationPath + "rotate-secret/", fx.admin, nil, 200, true},
+			{"Recover", "POST", destinationPath + "recover/", fx.admin, map[string]any{"since": "2026-01-01T00:00:00Z"}, 202, false},
+			{"RetryLog", "POST", "/api/logs/" + l.ID + "/retry/", fx.admin, nil, 202, false},
+			{"ReadAccount", "GET", accountPath, fx.admin, nil, 200, false},
+			{"AddMember", "POST", "/api/account-members/", fx.admin,
+				map[string]any{"account_id": a.AccountID, "user_id": fx.outsider.user.ID, "role_id": 2}, 201, false},
+			{"DeleteDestination", "DELETE", destinationPath, fx.admin, nil, 204, true},
+			{"DeleteAccount", "DELETE", accountPath, fx.admin, nil, 204, true},
+		}
+		for _, step := range steps {
+			fx.changes.reset()
+			resp := fx.do(step.method, step.path, step.as, step.body)
+			require.Equal(t, step.status, resp.status, "%s: %s", step.name, resp.body)
+			if step.notified {
+				require.Equal(t, []string{a.AccountID}, fx.changes.all(), step.name)
+			} else {
+				require.Empty(t, fx.changes.all(), step.name)
+			}
+		}
+
+		// Without OnAccountChange, changes succeed and nothing is called.
+		s := NewServer(Config{SecretKey: testSecretKey, BcryptCost: bcrypt.MinCost}, fx.store, fx.events,
+			slog.New(slog.DiscardHandler))
+		fx.changes.reset()
+		resp := doRequest(t, s.Handler(), "PATCH", "/api/accounts/"+fx.account.AccountID+"/", fx.admin,
+			map[string]any{"website": "https://nil.test"})
+		require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+		require.Empty(t, fx.changes.all())
 	})
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"math"
 
 	"github.com/datapusher/datapusher"
 )
@@ -14,6 +15,8 @@ const (
 	actionAccountRead             action = "account.read"
 	actionAccountUpdate           action = "account.update"
 	actionAccountSetRateLimit     action = "account.set_rate_limit"
+	actionAccountSetRetention     action = "account.set_retention"
+	actionAccountReadStats        action = "account.read_stats"
 	actionAccountDelete           action = "account.delete"
 	actionAccountRotateToken      action = "account.rotate_token"
 	actionDestinationRead         action = "destination.read"
@@ -22,8 +25,10 @@ const (
 	actionDestinationCreate       action = "destination.create"
 	actionDestinationDelete       action = "destination.delete"
 	actionDestinationRotateSecret action = "destination.rotate_secret"
+	actionDestinationRecover      action = "destination.recover"
 	actionLogRead                 action = "log.read"
 	actionLogSend                 action = "log.send"
+	actionLogRetry                action = "log.retry"
 	actionMemberRead              action = "member.read"
 	actionMemberWrite             action = "member.write"
 )
@@ -41,6 +46,8 @@ var permissions = map[action][]int{
 	actionAccountRead:             everyMember,
 	actionAccountUpdate:           everyMember,
 	actionAccountSetRateLimit:     adminOnly,
+	actionAccountSetRetention:     adminOnly,
+	actionAccountReadStats:        everyMember,
 	actionAccountDelete:           adminOnly,
 	actionAccountRotateToken:      adminOnly,
 	actionDestinationRead:         everyMember,
@@ -49,8 +56,10 @@ var permissions = map[action][]int{
 	actionDestinationCreate:       adminOnly,
 	actionDestinationDelete:       adminOnly,
 	actionDestinationRotateSecret: adminOnly,
+	actionDestinationRecover:      adminOnly,
 	actionLogRead:                 everyMember,
 	actionLogSend:                 adminOnly,
+	actionLogRetry:                adminOnly,
 	actionMemberRead:              everyMember,
 	actionMemberWrite:             adminOnly,
 }
@@ -75,6 +84,23 @@ func (s *Server) authorize(ctx context.Context, user *datapusher.User, accountID
 		}
 	}
 	return errForbidden
+}
+
+// memberRoles returns the user's role in each account they are a member of,
+// keyed by account id. Its cost grows with the user's memberships, not with
+// the number of objects they are checked for.
+func (s *Server) memberRoles(ctx context.Context, user *datapusher.User) (map[string]int, error) {
+	members, _, err := s.store.Members(ctx, datapusher.MemberFilter{
+		UserID: &user.ID, Limit: math.MaxInt32,
+	})
+	if err != nil {
+		return nil, err
+	}
+	roles := make(map[string]int, len(members))
+	for _, m := range members {
+		roles[m.AccountID] = m.RoleID
+	}
+	return roles, nil
 }
 
 // allowed reports whether user may do act in the account, for decisions

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/datapusher/datapusher"
 )
@@ -19,6 +20,8 @@ const (
 	msgBlank    = "This field may not be blank."
 
 	msgNullCharacter = "Null characters are not allowed."
+
+	msgInvalidTime = "Enter a valid date/time in RFC 3339 format, such as 2026-01-02T15:04:05Z."
 )
 
 // form is a JSON object request body whose fields are decoded one at a time,
@@ -170,6 +173,22 @@ func (f *form) bool(name string) (bool, bool) {
 		f.errors.Add(name, msgNotNull)
 	}
 	return false, false
+}
+
+// time returns an RFC 3339 timestamp field that may not be null, in UTC,
+// or nil when it is missing or invalid.
+func (f *form) time(name string, required bool) *time.Time {
+	v, ok := f.string(name, required)
+	if !ok {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		f.errors.Add(name, msgInvalidTime)
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 // err returns the recorded validation errors, or nil.

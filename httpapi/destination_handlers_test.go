@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/datapusher/datapusher"
 	"github.com/datapusher/datapusher/internal/testdb"
+	"github.com/datapusher/datapusher/sqlstore"
 )
 
 func validDestination(accountID string) map[string]any {
@@ -275,5 +277,148 @@ func TestDeleteDestination(t *testing.T) {
 		require.Equal(t, http.StatusNoContent, fx.do("DELETE", path, fx.admin, nil).status)
 		_, err := fx.store.Destination(context.Background(), d.ID)
 		require.Equal(t, datapusher.ENOTFOUND, datapusher.ErrorCode(err))
+	})
+}
+
+func TestDestinationEnabled(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, fx *fixture) {
+		ctx := context.Background()
+		d := fx.createDestination(fx.account)
+		path := "/api/destinations/" + d.ID + "/"
+		stored := func() *datapusher.Destination {
+			t.Helper()
+			got, err := fx.store.Destination(ctx, d.ID)
+			require.NoError(t, err)
+			return got
+		}
+
+		for _, p := range []*persona{fx.admin, fx.normal} {
+			t.Run(p.name+"Disables", func(t *testing.T) {
+				resp := fx.do("PATCH", path, p, map[string]any{"enabled": false, "disabled_reason": "by " + p.name})
+				require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+				require.Equal(t, false, resp.object(t)["enabled"])
+				require.Equal(t, "by "+p.name, resp.object(t)["disabled_reason"])
+				require.False(t, stored().Enabled)
+				require.Equal(t, "by "+p.name, stored().DisabledReason)
+			})
+			t.Run(p.name+"EnablesAndClearsReason", func(t *testing.T) {
+				resp := fx.do("PATCH", path, p, map[string]any{"enabled": true})
+				require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+				require.Equal(t, true, resp.object(t)["enabled"])
+				require.Equal(t, "", resp.object(t)["disabled_reason"])
+				require.True(t, stored().Enabled)
+				require.Equal(t, "", stored().DisabledReason)
+			})
+		}
+		t.Run("ReasonGivenWithEnableIsKept", func(t *testing.T) {
+			require.Equal(t, http.StatusOK, fx.do("PATCH", path, fx.normal, map[string]any{"enabled": false}).status)
+			resp := fx.do("PATCH", path, fx.normal, map[string]any{"enabled": true, "disabled_reason": "was down"})
+			require.Equal(t, http.StatusOK, resp.status)
+			require.Equal(t, "was down", stored().DisabledReason)
+		})
+		t.Run("ReasonKeptWhileDisabled", func(t *testing.T) {
+			resp := fx.do("PATCH", path, fx.admin, map[string]any{"enabled": false, "disabled_reason": "paused"})
+			require.Equal(t, http.StatusOK, resp.status)
+			resp = fx.do("PATCH", path, fx.normal, map[string]any{"url": "https://hooks.example.test/other"})
+			require.Equal(t, http.StatusOK, resp.status)
+			require.Equal(t, "paused", stored().DisabledReason)
+			require.False(t, stored().Enabled)
+		})
+		t.Run("RejectsNonBoolean", func(t *testing.T) {
+			resp := fx.do("PATCH", path, fx.normal, map[string]any{"enabled": "yes"})
+			require.Equal(t, http.StatusBadRequest, resp.status)
+			require.Contains(t, resp.object(t), "enabled")
+		})
+		t.Run("OutsiderNotFound", func(t *testing.T) {
+			require.Equal(t, http.StatusNotFound, fx.do("PATCH", path, fx.outsider, map[string]any{"enabled": true}).status)
+		})
+	})
+}
+
+func TestRecoverDestination(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, fx *fixture) {
+		ctx := context.Background()
+		base := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
+		d := fx.createDestination(fx.account)
+		logAt := func(eventID string, receivedAt time.Time, status string) string {
+			t.Helper()
+			fx.store.Now = func() time.Time { return receivedAt }
+			l := fx.createEvent(fx.account, eventID, d)[0]
+			code := 502
+			require.NoError(t, fx.store.RecordAttempt(ctx, l.ID, sqlstore.AttemptOutcome{
+				Attempt: &datapusher.Attempt{StartedAt: receivedAt, RequestURL: d.URL, ResponseStatus: &code},
+				Status:  status, Final: true,
+			}))
+			return l.ID
+		}
+		logAt("before", base.Add(-3*time.Hour), datapusher.StatusFailed)
+		early := logAt("early", base.Add(-2*time.Hour), datapusher.StatusFailed)
+		logAt("delivered", base.Add(-time.Hour), datapusher.StatusSuccess)
+		late := logAt("late", base.Add(-30*time.Minute), datapusher.StatusFailed)
+		fx.store.Now = func() time.Time { return base }
+		path := "/api/destinations/" + d.ID + "/recover/"
+		since := base.Add(-150 * time.Minute).Format(time.RFC3339)
+
+		t.Run("NormalUserForbidden", func(t *testing.T) {
+			resp := fx.do("POST", path, fx.normal, map[string]any{"since": since})
+			require.Equal(t, http.StatusForbidden, resp.status)
+		})
+		t.Run("OutsiderNotFound", func(t *testing.T) {
+			resp := fx.do("POST", path, fx.outsider, map[string]any{"since": since})
+			require.Equal(t, http.StatusNotFound, resp.status)
+		})
+		t.Run("UnknownDestination", func(t *testing.T) {
+			resp := fx.do("POST", "/api/destinations/00000000-0000-0000-0000-000000000000/recover/", fx.super,
+				map[string]any{"since": since})
+			require.Equal(t, http.StatusNotFound, resp.status)
+		})
+		cases := map[string]struct {
+			body  map[string]any
+			field string
+		}{
+			"MissingSince":     {map[string]any{}, "since"},
+			"NullSince":        {map[string]any{"since": nil}, "since"},
+			"SinceNotText":     {map[string]any{"since": 1712000000}, "since"},
+			"SinceNotRFC3339":  {map[string]any{"since": "2026-04-01 10:00"}, "since"},
+			"SinceDateOnly":    {map[string]any{"since": "2026-04-01"}, "since"},
+			"UntilNotRFC3339":  {map[string]any{"since": since, "until": "tomorrow"}, "until"},
+			"UntilBeforeSince": {map[string]any{"since": since, "until": base.Add(-3 * time.Hour).Format(time.RFC3339)}, "until"},
+			"UntilEqualsSince": {map[string]any{"since": since, "until": since}, "until"},
+		}
+		for name, tc := range cases {
+			t.Run("Rejects"+name, func(t *testing.T) {
+				resp := fx.do("POST", path, fx.admin, tc.body)
+				require.Equal(t, http.StatusBadRequest, resp.status, "%s", resp.body)
+				require.Contains(t, resp.object(t), tc.field)
+				require.Empty(t, fx.enqueued.all())
+			})
+		}
+		t.Run("Window", func(t *testing.T) {
+			until := base.Add(-time.Hour).Format(time.RFC3339)
+			resp := fx.do("POST", path, fx.admin, map[string]any{"since": since, "until": until})
+			require.Equal(t, http.StatusAccepted, resp.status, "%s", resp.body)
+			require.Equal(t, map[string]any{"queued": float64(1)}, resp.object(t))
+			require.Equal(t, []string{early}, fx.enqueued.all())
+			require.Equal(t, "pending", fx.do("GET", "/api/logs/"+early+"/", fx.admin, nil).object(t)["status"])
+		})
+		t.Run("OpenEnded", func(t *testing.T) {
+			fx.enqueued.reset()
+			resp := fx.do("POST", path, fx.super, map[string]any{"since": "2026-04-01T09:30:00.000+00:00"})
+			require.Equal(t, http.StatusAccepted, resp.status, "%s", resp.body)
+			require.Equal(t, map[string]any{"queued": float64(1)}, resp.object(t), "only failed logs are queued")
+			require.Equal(t, []string{late}, fx.enqueued.all())
+		})
+		t.Run("NothingToQueue", func(t *testing.T) {
+			resp := fx.do("POST", path, fx.admin, map[string]any{"since": base.Format(time.RFC3339)})
+			require.Equal(t, http.StatusAccepted, resp.status)
+			require.Equal(t, map[string]any{"queued": float64(0)}, resp.object(t))
+		})
+		t.Run("NoQueue", func(t *testing.T) {
+			s := NewServer(Config{SecretKey: testSecretKey}, fx.store, fx.events, slog.New(slog.DiscardHandler))
+			resp := doRequest(t, s.Handler(), "POST", path, fx.admin, map[string]any{"since": since})
+			require.Equal(t, http.StatusServiceUnavailable, resp.status)
+		})
 	})
 }

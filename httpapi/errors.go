@@ -16,6 +16,9 @@ const (
 	// codeMethodNotAllowed marks a request whose method the path does not
 	// accept.
 	codeMethodNotAllowed = "method_not_allowed"
+
+	// codeThrottled marks a request rejected by a rate limit.
+	codeThrottled = "throttled"
 )
 
 // statusCodes maps error codes to HTTP status codes. Any other code is 500.
@@ -28,6 +31,7 @@ var statusCodes = map[string]int{
 	datapusher.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	codeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	codeTooLarge:             http.StatusRequestEntityTooLarge,
+	codeThrottled:            http.StatusTooManyRequests,
 }
 
 // statusFor returns the HTTP status for an error code.
@@ -90,7 +94,7 @@ func errorBody(err error, code string) any {
 		return map[string]string{"detail": msgNotFound}
 	case datapusher.EUNAVAILABLE:
 		return map[string]string{"detail": msgUnavailable}
-	case codeMethodNotAllowed, codeTooLarge, datapusher.ECONFLICT:
+	case codeMethodNotAllowed, codeTooLarge, codeThrottled, datapusher.ECONFLICT:
 		return map[string]string{"detail": datapusher.ErrorMessage(err)}
 	}
 	return map[string]string{"detail": msgInternal}

@@ -110,8 +110,8 @@ func requireInvalid(t *testing.T, err error) {
 	}
 }
 
-// FuzzListQuery sends arbitrary query strings to every list endpoint on
-// both databases. No query may cause a 500.
+// FuzzListQuery sends arbitrary query strings to every list endpoint and
+// to the account statistics on both databases. No query may cause a 500.
 func FuzzListQuery(f *testing.F) {
 	for _, seed := range []string{
 		"", "page=2", "page=0", "page=-1", "page=99999999999999999999", "page_size=500", "page_size=501",
@@ -121,6 +121,8 @@ func FuzzListQuery(f *testing.F) {
 		"created_at__gte=9999-12-31T23:59:59Z", "ordering=-received_timestamp", "ordering=--url",
 		"ordering=account_name", "search=%25_%5C", "http_method=get", "cursor=eyJ0IjoiMjAyNiIsImkiOiJ4In0",
 		"cursor=eyJpIjoiMDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwIn0", "page=1&page=2", "a=%zz",
+		"from=0001-01-01T00:00:00Z&to=0001-01-02T00:00:00Z", "from=9999-12-31T00:00:00Z&to=9999-12-31T23:59:59Z",
+		"to=0000-01-01T00:00:00Z", "from=2026-01-01T00:00:00-23:59&to=2026-01-01T00:00:00%2B23:59",
 	} {
 		f.Add(seed)
 	}
@@ -128,10 +130,12 @@ func FuzzListQuery(f *testing.F) {
 	for _, dialect := range testdb.Dialects {
 		fixtures = append(fixtures, newFixture(f, testdb.Open(f, dialect), Config{}))
 	}
-	paths := []string{"/api/logs/", "/api/accounts/", "/api/destinations/", "/api/account-members/"}
+	paths := []string{"/api/logs/", "/api/accounts/", "/api/destinations/", "/api/account-members/",
+		"/api/accounts/ACCOUNT/stats/"}
 	f.Fuzz(func(t *testing.T, rawQuery string) {
 		for _, fx := range fixtures {
 			for _, path := range paths {
+				path = strings.Replace(path, "ACCOUNT", fx.account.AccountID, 1)
 				for _, p := range []*persona{fx.normal, fx.super} {
 					req := httptest.NewRequest("GET", path, nil)
 					req.URL.RawQuery = rawQuery
@@ -171,7 +175,8 @@ func FuzzLogFilter(f *testing.F) {
 }
 
 // FuzzWriteBodies sends arbitrary bodies to the endpoints that write
-// accounts, destinations and members, on both databases. "ACCOUNT" and
+// accounts, destinations and members, and to destination recovery, on both
+// databases. "ACCOUNT" and
 // "DESTINATION" in a body are replaced by real ids. No body may cause a 500.
 func FuzzWriteBodies(f *testing.F) {
 	for _, seed := range []string{
@@ -183,6 +188,9 @@ func FuzzWriteBodies(f *testing.F) {
 		`{"account_id": "ACCOUNT", "user_id": "DESTINATION", "role_id": 1}`,
 		`{"account_id": "ACCOUNT", "role_id": -9223372036854775808, "email": "n@n.test"}`,
 		`{"grace_period_seconds": 1e400}`, `{"account_id": 5}`, `{}`, `[]`, `{"a":`,
+		`{"log_retention_days": 99999999999999999999}`, `{"log_retention_days": 36500, "rate_limit_per_second": null}`,
+		`{"since": "0000-01-01T00:00:00Z", "until": "9999-12-31T23:59:59.999999999Z"}`,
+		`{"since": "2026-01-01T00:00:00+23:59", "until": null}`,
 	} {
 		f.Add(seed)
 	}
@@ -204,6 +212,7 @@ func FuzzWriteBodies(f *testing.F) {
 				{"PATCH", "/api/destinations/" + d.ID + "/"},
 				{"POST", "/api/account-members/"},
 				{"POST", "/api/users/register/"},
+				{"POST", "/api/destinations/" + d.ID + "/recover/"},
 			} {
 				req := httptest.NewRequest(target[0], target[1], strings.NewReader(filled))
 				req.Header.Set("Authorization", "Bearer "+fx.admin.access)

@@ -57,6 +57,7 @@ func (s *Server) handleIncomingData(w http.ResponseWriter, r *http.Request) {
 		s.writeIncomingError(w, r, err)
 		return
 	}
+	s.cfg.Metrics.EventAccepted(submission.Duplicate)
 	status := http.StatusAccepted
 	if submission.Duplicate {
 		status = http.StatusOK
@@ -69,6 +70,7 @@ func (s *Server) handleIncomingData(w http.ResponseWriter, r *http.Request) {
 func (s *Server) writeIncomingError(w http.ResponseWriter, r *http.Request, err error) {
 	var limited *ingest.RateLimitedError
 	if errors.As(err, &limited) {
+		s.cfg.Metrics.RateLimited("incoming")
 		limited.Result.SetHeaders(w.Header())
 		writeIncoming(w, http.StatusTooManyRequests, incomingResponse{Message: messageTooManyRequests})
 		return

@@ -69,7 +69,7 @@ func parseLogFilter(q *query) (datapusher.LogFilter, error) {
 
 // handleGetLog returns one delivery log.
 func (s *Server) handleGetLog(w http.ResponseWriter, r *http.Request, user *datapusher.User) error {
-	l, err := s.logFor(r, user)
+	l, err := s.logFor(r, user, actionLogRead)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (s *Server) handleGetLog(w http.ResponseWriter, r *http.Request, user *data
 
 // handleListAttempts returns every attempt of a delivery log, oldest first.
 func (s *Server) handleListAttempts(w http.ResponseWriter, r *http.Request, user *datapusher.User) error {
-	l, err := s.logFor(r, user)
+	l, err := s.logFor(r, user, actionLogRead)
 	if err != nil {
 		return err
 	}
@@ -91,14 +91,33 @@ func (s *Server) handleListAttempts(w http.ResponseWriter, r *http.Request, user
 	return nil
 }
 
+// handleRetryLog queues a new delivery of one log and returns the log,
+// pending again. The log keeps its earlier attempts, and the new ones are
+// added to them.
+func (s *Server) handleRetryLog(w http.ResponseWriter, r *http.Request, user *datapusher.User) error {
+	l, err := s.logFor(r, user, actionLogRetry)
+	if err != nil {
+		return err
+	}
+	if s.cfg.Enqueue == nil {
+		return datapusher.Errorf(datapusher.EUNAVAILABLE, "no delivery queue configured")
+	}
+	l, err = s.store.RequeueLog(r.Context(), l.ID, s.cfg.Enqueue)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, l)
+	return nil
+}
+
 // logFor loads the delivery log named by the id path value and checks that
-// user may read its account's logs.
-func (s *Server) logFor(r *http.Request, user *datapusher.User) (*datapusher.DeliveryLog, error) {
+// user may do act in its account.
+func (s *Server) logFor(r *http.Request, user *datapusher.User, act action) (*datapusher.DeliveryLog, error) {
 	l, err := s.store.Log(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(r.Context(), user, l.AccountID, actionLogRead); err != nil {
+	if err := s.authorize(r.Context(), user, l.AccountID, act); err != nil {
 		return nil, err
 	}
 	return l, nil

@@ -2,9 +2,13 @@ package httpapi
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,4 +229,109 @@ func TestSendTestEventOutcomes(t *testing.T) {
 			require.Contains(t, fx.logs.String(), "connection to 10.1.2.3 lost")
 		})
 	})
+}
+
+func TestRetryLog(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, fx *fixture) {
+		ctx := context.Background()
+		d := fx.createDestination(fx.account)
+		l := fx.createEvent(fx.account, "evt-retry", d)[0]
+		code := 500
+		require.NoError(t, fx.store.RecordAttempt(ctx, l.ID, sqlstore.AttemptOutcome{
+			Attempt: &datapusher.Attempt{StartedAt: time.Now(), RequestURL: d.URL, ResponseStatus: &code,
+				ErrorClass: "http_status", ErrorMessage: "500 Internal Server Error"},
+			Status: datapusher.StatusFailed, Final: true,
+		}))
+		path := "/api/logs/" + l.ID + "/retry/"
+
+		t.Run("NormalUserForbidden", func(t *testing.T) {
+			resp := fx.do("POST", path, fx.normal, nil)
+			require.Equal(t, http.StatusForbidden, resp.status)
+			require.Empty(t, fx.enqueued.all())
+		})
+		t.Run("OutsiderNotFound", func(t *testing.T) {
+			resp := fx.do("POST", path, fx.outsider, nil)
+			require.Equal(t, http.StatusNotFound, resp.status)
+			require.Equal(t, map[string]any{"detail": msgNotFound}, resp.object(t))
+		})
+		t.Run("UnknownLog", func(t *testing.T) {
+			require.Equal(t, http.StatusNotFound, fx.do("POST", "/api/logs/00000000-0000-0000-0000-000000000000/retry/", fx.super, nil).status)
+			require.Equal(t, http.StatusNotFound, fx.do("POST", "/api/logs/nope/retry/", fx.super, nil).status)
+		})
+		t.Run("RequiresSignIn", func(t *testing.T) {
+			require.Equal(t, http.StatusUnauthorized, fx.do("POST", path, nil, nil).status)
+		})
+		t.Run("QueuesSameLog", func(t *testing.T) {
+			resp := fx.do("POST", path, fx.admin, nil)
+			require.Equal(t, http.StatusAccepted, resp.status, "%s", resp.body)
+			body := resp.object(t)
+			require.Equal(t, l.ID, body["id"])
+			require.Equal(t, "pending", body["status"])
+			require.Nil(t, body["processed_timestamp"])
+			require.Equal(t, float64(1), body["attempts"], "earlier attempts are kept")
+			require.Equal(t, "evt-retry", body["event_id"])
+			require.Equal(t, []string{l.ID}, fx.enqueued.all())
+
+			// The body has the shape of GET /api/logs/{id}/.
+			detail := fx.do("GET", "/api/logs/"+l.ID+"/", fx.admin, nil).object(t)
+			require.Equal(t, keysOf(detail), keysOf(body))
+			require.Equal(t, "pending", detail["status"])
+		})
+		t.Run("NewAttemptsOnSameLog", func(t *testing.T) {
+			ok := 200
+			require.NoError(t, fx.store.RecordAttempt(ctx, l.ID, sqlstore.AttemptOutcome{
+				Attempt: &datapusher.Attempt{StartedAt: time.Now(), RequestURL: d.URL, ResponseStatus: &ok},
+				Status:  datapusher.StatusSuccess, Final: true,
+			}))
+			attempts := fx.do("GET", "/api/logs/"+l.ID+"/attempts/", fx.normal, nil).list(t)
+			require.Len(t, attempts, 2)
+			require.Equal(t, float64(2), attempts[1]["number"])
+		})
+		t.Run("SuperuserMayRetry", func(t *testing.T) {
+			fx.enqueued.reset()
+			require.Equal(t, http.StatusAccepted, fx.do("POST", path, fx.super, nil).status)
+			require.Equal(t, []string{l.ID}, fx.enqueued.all())
+		})
+	})
+}
+
+func TestRetryLogQueueFailure(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, fx *fixture) {
+		d := fx.createDestination(fx.account)
+		l := fx.createEvent(fx.account, "evt-1", d)[0]
+		path := "/api/logs/" + l.ID + "/retry/"
+
+		t.Run("NoQueue", func(t *testing.T) {
+			s := NewServer(Config{SecretKey: testSecretKey}, fx.store, fx.events, slog.New(slog.DiscardHandler))
+			resp := doRequest(t, s.Handler(), "POST", path, fx.admin, nil)
+			require.Equal(t, http.StatusServiceUnavailable, resp.status)
+		})
+		t.Run("EnqueueErrorRollsBack", func(t *testing.T) {
+			failing := func(context.Context, *sql.Tx, []*datapusher.DeliveryLog) error {
+				return errors.New("queue unreachable")
+			}
+			s := NewServer(Config{SecretKey: testSecretKey, Enqueue: failing}, fx.store, fx.events,
+				slog.New(slog.DiscardHandler))
+			require.NoError(t, fx.store.RecordAttempt(context.Background(), l.ID, sqlstore.AttemptOutcome{
+				Attempt: &datapusher.Attempt{StartedAt: time.Now(), RequestURL: d.URL, ErrorClass: "timeout"},
+				Status:  datapusher.StatusFailed, Final: true,
+			}))
+			resp := doRequest(t, s.Handler(), "POST", path, fx.admin, nil)
+			require.Equal(t, http.StatusInternalServerError, resp.status)
+			require.Equal(t, map[string]any{"detail": msgInternal}, resp.object(t))
+			require.Equal(t, "failed", fx.do("GET", "/api/logs/"+l.ID+"/", fx.admin, nil).object(t)["status"])
+		})
+	})
+}
+
+// keysOf returns the sorted keys of a JSON object.
+func keysOf(object map[string]any) []string {
+	keys := make([]string, 0, len(object))
+	for k := range object {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

@@ -38,10 +38,39 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		s.serveRecovered(rec, r, next)
 
 		// The mux sets r.Pattern on this request value when a route matches.
+		duration := time.Since(start)
 		s.logger.InfoContext(r.Context(), "request",
 			"method", r.Method, "route", routePattern(r), "status", rec.statusCode(),
-			"duration_ms", time.Since(start).Milliseconds(), "request_id", id)
+			"duration_ms", duration.Milliseconds(), "request_id", id)
+		s.cfg.Metrics.ObserveRequest(s.metricRoute(r), metricMethod(r.Method), rec.statusCode(), duration)
 	})
+}
+
+// metricRoute returns the route label of r's request metrics: the pattern
+// of the route that matched, or "" when none did. r.Pattern is used only
+// when it is a registered pattern, because for a CONNECT request that
+// ServeMux redirects it is the raw path, which would add a series per path.
+func (s *Server) metricRoute(r *http.Request) string {
+	if !s.patterns[r.Pattern] {
+		return ""
+	}
+	return routePattern(r)
+}
+
+// metricMethods are the methods that request metrics record by name.
+var metricMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+// metricMethod returns the method label of request metrics: the method for
+// the ones this API serves, and "other" for any other, so that clients
+// cannot add a series per made-up method.
+func metricMethod(method string) string {
+	if metricMethods[method] {
+		return method
+	}
+	return "other"
 }
 
 // routePattern returns the pattern of the route that matched r, such as

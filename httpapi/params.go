@@ -82,7 +82,7 @@ func (q *query) time(name string) *time.Time {
 	}
 	t, err := time.Parse(time.RFC3339Nano, *v)
 	if err != nil {
-		q.errors.Add(name, "Enter a valid date/time in RFC 3339 format, such as 2026-01-02T15:04:05Z.")
+		q.errors.Add(name, msgInvalidTime)
 		return nil
 	}
 	t = t.UTC()

@@ -66,6 +66,7 @@ func (w *world) path(routePath string) string {
 		id = w.log.ID
 	}
 	routePath = strings.ReplaceAll(routePath, "{account_id}", w.account.AccountID)
+	routePath = strings.ReplaceAll(routePath, "{path...}", "swagger-ui.css")
 	return strings.ReplaceAll(routePath, "{id}", id)
 }
 
@@ -138,6 +139,7 @@ var permissionMatrix = map[Route]matrixRow{
 	{"DELETE", "/api/accounts/{account_id}/"}:            {noBody, admins(204)},
 	{"POST", "/api/accounts/{account_id}/rotate-token/"}: {staticBody(map[string]any{"grace_period_seconds": 60}), admins(200)},
 	{"GET", "/api/accounts/{account_id}/destinations/"}:  {noBody, members(200)},
+	{"GET", "/api/accounts/{account_id}/stats/"}:         {noBody, members(200)},
 
 	{"POST", "/api/destinations/"}:                    {destinationIn, admins(201)},
 	{"GET", "/api/destinations/"}:                     {noBody, signedIn(200)},
@@ -146,6 +148,7 @@ var permissionMatrix = map[Route]matrixRow{
 	{"PATCH", "/api/destinations/{id}/"}:              {staticBody(map[string]any{"enabled": false}), members(200)},
 	{"DELETE", "/api/destinations/{id}/"}:             {noBody, admins(204)},
 	{"POST", "/api/destinations/{id}/rotate-secret/"}: {noBody, admins(200)},
+	{"POST", "/api/destinations/{id}/recover/"}:       {staticBody(map[string]any{"since": "2026-01-01T00:00:00Z"}), admins(202)},
 
 	{"POST", "/api/account-members/"}:        {newEmailBody(map[string]any{"role_id": 2}), admins(201)},
 	{"GET", "/api/account-members/"}:         {noBody, signedIn(200)},
@@ -158,6 +161,15 @@ var permissionMatrix = map[Route]matrixRow{
 	{"GET", "/api/logs/"}:               {noBody, signedIn(200)},
 	{"GET", "/api/logs/{id}/"}:          {noBody, members(200)},
 	{"GET", "/api/logs/{id}/attempts/"}: {noBody, members(200)},
+	{"POST", "/api/logs/{id}/retry/"}:   {noBody, admins(202)},
+
+	// Operational routes are public. The fixture's stub handlers respond with 200.
+	{"GET", "/healthz"}:           {noBody, everyone(200)},
+	{"GET", "/readyz"}:            {noBody, everyone(200)},
+	{"GET", "/metrics"}:           {noBody, everyone(200)},
+	{"GET", "/api/schema/"}:       {noBody, everyone(200)},
+	{"GET", "/swagger/"}:          {noBody, everyone(200)},
+	{"GET", "/swagger/{path...}"}: {noBody, everyone(200)},
 
 	// Senders authenticate with an app secret token, never a JWT, so every
 	// persona is rejected. The "" rows (every other method) are sent as GET.

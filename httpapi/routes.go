@@ -43,6 +43,7 @@ func (s *Server) routes() []route {
 		{Route{"DELETE", "/api/accounts/{account_id}/"}, s.authed(s.handleDeleteAccount)},
 		{Route{"POST", "/api/accounts/{account_id}/rotate-token/"}, s.authed(s.handleRotateAccountToken)},
 		{Route{"GET", "/api/accounts/{account_id}/destinations/"}, s.authed(s.handleAccountDestinations)},
+		{Route{"GET", "/api/accounts/{account_id}/stats/"}, s.authed(s.handleAccountStats)},
 
 		{Route{"POST", "/api/destinations/"}, s.authed(s.handleCreateDestination)},
 		{Route{"GET", "/api/destinations/"}, s.authed(s.handleListDestinations)},
@@ -51,6 +52,7 @@ func (s *Server) routes() []route {
 		{Route{"PATCH", "/api/destinations/{id}/"}, s.authed(s.handleUpdateDestination)},
 		{Route{"DELETE", "/api/destinations/{id}/"}, s.authed(s.handleDeleteDestination)},
 		{Route{"POST", "/api/destinations/{id}/rotate-secret/"}, s.authed(s.handleRotateSigningSecret)},
+		{Route{"POST", "/api/destinations/{id}/recover/"}, s.authed(s.handleRecoverDestination)},
 
 		{Route{"POST", "/api/account-members/"}, s.authed(s.handleCreateMember)},
 		{Route{"GET", "/api/account-members/"}, s.authed(s.handleListMembers)},
@@ -63,6 +65,16 @@ func (s *Server) routes() []route {
 		{Route{"GET", "/api/logs/"}, s.authed(s.handleListLogs)},
 		{Route{"GET", "/api/logs/{id}/"}, s.authed(s.handleGetLog)},
 		{Route{"GET", "/api/logs/{id}/attempts/"}, s.authed(s.handleListAttempts)},
+		{Route{"POST", "/api/logs/{id}/retry/"}, s.authed(s.handleRetryLog)},
+
+		// Operational routes take no JWT. The metrics handler checks its
+		// own bearer token.
+		{Route{"GET", "/healthz"}, s.optional(s.cfg.HealthHandler)},
+		{Route{"GET", "/readyz"}, s.optional(s.cfg.ReadyHandler)},
+		{Route{"GET", "/metrics"}, s.optional(s.cfg.MetricsHandler)},
+		{Route{"GET", "/api/schema/"}, s.optional(s.cfg.SchemaHandler)},
+		{Route{"GET", "/swagger/"}, s.optional(s.cfg.DocsHandler)},
+		{Route{"GET", "/swagger/{path...}"}, s.optional(s.cfg.DocsHandler)},
 
 		// Senders authenticate with the account's app secret token, which
 		// handleIncomingData checks. It also handles every other method.
@@ -82,27 +94,57 @@ func (s *Server) Routes() []Route {
 	return out
 }
 
-// newMux registers every route. A path gets a DRF-style 405 for methods it
-// does not take, and unknown paths get a DRF-style 404.
+// newMux registers every route and records its pattern in s.patterns. A
+// path gets a DRF-style 405 for methods it does not take, and unknown paths
+// get a DRF-style 404.
 func (s *Server) newMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	methods := map[string][]string{}
 	var paths []string
+	s.patterns = map[string]bool{}
+	handle := func(pattern string, h http.Handler) {
+		mux.Handle(pattern, h)
+		s.patterns[pattern] = true
+	}
 	for _, rt := range s.routes() {
-		mux.Handle(muxPattern(rt.Method, rt.Path), rt.handler)
+		handler := rt.handler
+		if rt.Method == http.MethodGet && strings.HasPrefix(rt.Path, "/api/") && rt.Path != "/api/schema/" {
+			// Management API reads carry an ETag; the schema sets its own.
+			handler = withETag(handler)
+		}
+		handle(muxPattern(rt.Method, rt.Path), handler)
 		if _, seen := methods[rt.Path]; !seen {
 			paths = append(paths, rt.Path)
 		}
 		methods[rt.Path] = append(methods[rt.Path], rt.Method)
 	}
 	for _, path := range paths {
-		if slices.Contains(methods[path], "") {
+		if slices.Contains(methods[path], "") || coveredByRest(path, paths) {
 			continue
 		}
-		mux.Handle(muxPattern("", path), s.methodNotAllowed(methods[path]))
+		handle(muxPattern("", path), s.methodNotAllowed(methods[path]))
 	}
-	mux.Handle("/", s.public(func(http.ResponseWriter, *http.Request) error { return errNotFound }))
+	handle("/", s.public(func(http.ResponseWriter, *http.Request) error { return errNotFound }))
 	return mux
+}
+
+// coveredByRest reports whether another of paths is path followed by one
+// {name...} wildcard, such as "/swagger/{path...}" for "/swagger/". The
+// wildcard route also matches path itself, so its 405 handler serves both.
+// ServeMux would reject a method-less "/swagger/{$}" beside
+// "GET /swagger/{path...}", because neither pattern is more specific than
+// the other.
+func coveredByRest(path string, paths []string) bool {
+	if !strings.HasSuffix(path, "/") {
+		return false
+	}
+	for _, other := range paths {
+		rest, ok := strings.CutPrefix(other, path)
+		if ok && strings.HasPrefix(rest, "{") && strings.HasSuffix(rest, "...}") && !strings.Contains(rest, "/") {
+			return true
+		}
+	}
+	return false
 }
 
 // muxPattern returns the ServeMux pattern of a route. A path ending in "/"
@@ -147,13 +189,26 @@ func (s *Server) public(h func(w http.ResponseWriter, r *http.Request) error) ht
 }
 
 // authed returns a handler that authenticates the request's bearer access
-// token, runs h with the user and writes the error it returns.
+// token, counts the request against the user's API rate limit, runs h with
+// the user and writes the error it returns.
 func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, user *datapusher.User) error) http.Handler {
 	return s.public(func(w http.ResponseWriter, r *http.Request) error {
 		user, err := s.authenticate(r)
 		if err != nil {
 			return err
 		}
+		if err := s.checkAPILimit(w, r, user); err != nil {
+			return err
+		}
 		return h(w, r, user)
 	})
+}
+
+// optional returns h, or a handler that responds with 404 when h is nil,
+// for routes whose handler another package provides.
+func (s *Server) optional(h http.Handler) http.Handler {
+	if h == nil {
+		return s.public(func(http.ResponseWriter, *http.Request) error { return errNotFound })
+	}
+	return h
 }

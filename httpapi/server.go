@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/datapusher/datapusher"
+	"github.com/datapusher/datapusher/metrics"
+	"github.com/datapusher/datapusher/ratelimit"
 	"github.com/datapusher/datapusher/sqlstore"
 )
 
@@ -23,6 +26,9 @@ const (
 	DefaultInvitationTTL         = 7 * 24 * time.Hour
 	DefaultMaxBodyBytes          = 1 << 20
 	DefaultMaxRateLimitPerSecond = 1000
+
+	DefaultAPIRatePerSecond       = 20
+	DefaultLoginFailuresPerMinute = 5
 )
 
 // Config holds the settings of the management API.
@@ -54,6 +60,43 @@ type Config struct {
 	// BcryptCost is the cost of new password hashes. Zero means
 	// bcrypt.DefaultCost. Tests lower it to run fast.
 	BcryptCost int
+
+	// Limiter enforces the management API's rate limits: APIRatePerSecond
+	// and LoginFailuresPerMinute. When nil, neither limit applies.
+	Limiter ratelimit.Limiter
+
+	// APIRatePerSecond is how many authenticated /api/ requests per second
+	// each user may make, with a burst of the same size.
+	APIRatePerSecond int
+
+	// LoginFailuresPerMinute is how many failed sign-ins per minute each
+	// email address, and separately each client IP, may make before
+	// POST /api/token/ responds with 429. Successful sign-ins do not count.
+	LoginFailuresPerMinute int
+
+	// OnAccountChange is called after every committed change that affects
+	// the lookups of incoming data (an account's fields, its app secret
+	// token or its destinations), before the response is written, so that
+	// caches can drop the account. When nil, nothing is called.
+	OnAccountChange func(ctx context.Context, accountID string)
+
+	// Metrics records request, event and rate limit metrics. A nil value
+	// records nothing.
+	Metrics *metrics.Metrics
+
+	// Enqueue queues the deliveries of retried and recovered logs. When
+	// nil, those endpoints respond with 503.
+	Enqueue sqlstore.EnqueueFunc
+
+	// Handlers of the operational routes, which need no JWT: GET /healthz,
+	// GET /readyz, GET /metrics (which checks its own bearer token), GET
+	// /api/schema/, and GET /swagger/ with its static files under
+	// /swagger/. A nil handler makes its route respond with 404.
+	HealthHandler  http.Handler
+	ReadyHandler   http.Handler
+	MetricsHandler http.Handler
+	SchemaHandler  http.Handler
+	DocsHandler    http.Handler
 }
 
 func (c Config) withDefaults() Config {
@@ -75,6 +118,12 @@ func (c Config) withDefaults() Config {
 	if c.BcryptCost == 0 {
 		c.BcryptCost = bcrypt.DefaultCost
 	}
+	if c.APIRatePerSecond <= 0 {
+		c.APIRatePerSecond = DefaultAPIRatePerSecond
+	}
+	if c.LoginFailuresPerMinute <= 0 {
+		c.LoginFailuresPerMinute = DefaultLoginFailuresPerMinute
+	}
 	return c
 }
 
@@ -88,6 +137,10 @@ type Server struct {
 	// dummyHash is compared against when a sign-in names an unknown email,
 	// so that the response takes as long as for a known one.
 	dummyHash []byte
+
+	// patterns contains the ServeMux pattern of every route, which the
+	// request metrics accept as route labels.
+	patterns map[string]bool
 
 	handler http.Handler
 }
@@ -113,6 +166,14 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // now returns the store's clock, which tests replace.
 func (s *Server) now() time.Time { return s.store.Now() }
+
+// accountChanged calls Config.OnAccountChange, if set, for an account whose
+// change has been committed.
+func (s *Server) accountChanged(ctx context.Context, accountID string) {
+	if s.cfg.OnAccountChange != nil {
+		s.cfg.OnAccountChange(ctx, accountID)
+	}
+}
 
 func newDummyHash(cost int) []byte {
 	password := make([]byte, 16)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -110,12 +112,14 @@ type persona struct {
 // for each kind of user: the account's Admin, a Normal user of it, an
 // outsider who is a member of another account only, and a superuser.
 type fixture struct {
-	t       testing.TB
-	store   *sqlstore.Store
-	server  *Server
-	events  *fakeEvents
-	logs    *syncBuffer
-	account *datapusher.Account
+	t        testing.TB
+	store    *sqlstore.Store
+	server   *Server
+	events   *fakeEvents
+	logs     *syncBuffer
+	account  *datapusher.Account
+	enqueued *recorder
+	changes  *recorder
 
 	admin, normal, outsider, super *persona
 	anonymous                      *persona
@@ -134,7 +138,9 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, fx *fixture)) {
 }
 
 // newFixture creates the server and personas. Zero fields of cfg get
-// test values.
+// test values: Enqueue records the ids of the logs it is given in
+// fx.enqueued, OnAccountChange records account ids in fx.changes, and each
+// operational route responds with 200 and a stub body that names it.
 func newFixture(t testing.TB, store *sqlstore.Store, cfg Config) *fixture {
 	t.Helper()
 	if cfg.SecretKey == nil {
@@ -143,7 +149,27 @@ func newFixture(t testing.TB, store *sqlstore.Store, cfg Config) *fixture {
 	if cfg.BcryptCost == 0 {
 		cfg.BcryptCost = bcrypt.MinCost
 	}
-	fx := &fixture{t: t, store: store, events: &fakeEvents{}, logs: &syncBuffer{}}
+	fx := &fixture{t: t, store: store, events: &fakeEvents{}, logs: &syncBuffer{},
+		enqueued: &recorder{}, changes: &recorder{}}
+	if cfg.Enqueue == nil {
+		cfg.Enqueue = func(_ context.Context, _ *sql.Tx, logs []*datapusher.DeliveryLog) error {
+			for _, l := range logs {
+				fx.enqueued.add(l.ID)
+			}
+			return nil
+		}
+	}
+	if cfg.OnAccountChange == nil {
+		cfg.OnAccountChange = func(_ context.Context, accountID string) { fx.changes.add(accountID) }
+	}
+	for name, h := range map[string]*http.Handler{
+		"health": &cfg.HealthHandler, "ready": &cfg.ReadyHandler, "metrics": &cfg.MetricsHandler,
+		"schema": &cfg.SchemaHandler, "docs": &cfg.DocsHandler,
+	} {
+		if *h == nil {
+			*h = stubHandler(name)
+		}
+	}
 	logger := slog.New(slog.NewJSONHandler(fx.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fx.server = NewServer(cfg, store, fx.events, logger)
 
@@ -298,6 +324,39 @@ func (fx *fixture) checkLogs() {
 	for _, p := range []*persona{fx.admin, fx.normal, fx.outsider, fx.super} {
 		require.NotContains(fx.t, logs, p.access, "access token of %s logged", p.name)
 	}
+}
+
+// stubHandler responds to every request with 200 and {"stub": name}.
+func stubHandler(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"stub": name})
+	})
+}
+
+// recorder collects strings from concurrent callers.
+type recorder struct {
+	mu     sync.Mutex
+	values []string
+}
+
+func (r *recorder) add(v string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.values = append(r.values, v)
+}
+
+// all returns every value recorded so far.
+func (r *recorder) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.values)
+}
+
+// reset clears the recorded values.
+func (r *recorder) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.values = nil
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.

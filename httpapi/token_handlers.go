@@ -7,7 +7,8 @@ import (
 )
 
 // handleToken signs a user in with email and password and returns an
-// access token and a refresh token.
+// access token and a refresh token. Failed sign-ins are limited per email
+// address and per client IP (Config.LoginFailuresPerMinute).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	f, err := s.readForm(w, r)
 	if err != nil {
@@ -18,6 +19,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if err := f.err(); err != nil {
 		return err
 	}
+	limitKeys := loginLimitKeys(r, email)
+	if err := s.checkLoginLimit(w, r, limitKeys); err != nil {
+		return err
+	}
 
 	// Run bcrypt whether or not the email exists, so that the response time
 	// does not tell which emails have users.
@@ -26,6 +31,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !s.checkPassword(user, password) {
+		s.recordLoginFailure(r, limitKeys)
 		return errBadCredentials
 	}
 

@@ -39,6 +39,17 @@ type config struct {
 	LogLevel          string
 	LogFormat         string
 	Migrate           bool
+
+	RedisURL               string
+	CacheTTL               time.Duration
+	RateLimitPerSecond     int
+	MaxRateLimitPerSecond  int
+	APIRatePerSecond       int
+	LoginFailuresPerMinute int
+	MetricsToken           string
+	LogRetention           time.Duration
+	InvitationTTL          time.Duration
+	IngestBatchSize        int
 }
 
 // envString returns the environment variable name, or fallback when unset.
@@ -106,6 +117,26 @@ func parseConfig(name string, args []string, stderr io.Writer) (*config, error) 
 		"json or text; default text on a terminal, json otherwise (DATAPUSHER_LOG_FORMAT)")
 	fs.BoolVar(&cfg.Migrate, "migrate", envParsed("DATAPUSHER_MIGRATE", true, parseBool, &envErrs),
 		"apply database migrations at start (DATAPUSHER_MIGRATE)")
+	fs.StringVar(&cfg.RedisURL, "redis-url", envString("REDIS_URL", ""),
+		"redis://host:port/db; shares rate limits and cache invalidations between nodes (REDIS_URL)")
+	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", envParsed("DATAPUSHER_CACHE_TTL", 60*time.Second, time.ParseDuration, &envErrs),
+		"longest life of a cached account or destination list (DATAPUSHER_CACHE_TTL)")
+	fs.IntVar(&cfg.RateLimitPerSecond, "rate-limit-per-second", envParsed("DATAPUSHER_RATE_LIMIT_PER_SECOND", 5, parseInt, &envErrs),
+		"incoming events per second per account, unless the account sets its own (DATAPUSHER_RATE_LIMIT_PER_SECOND)")
+	fs.IntVar(&cfg.MaxRateLimitPerSecond, "max-rate-limit-per-second", envParsed("DATAPUSHER_MAX_RATE_LIMIT_PER_SECOND", 1000, parseInt, &envErrs),
+		"largest rate_limit_per_second an account may be given (DATAPUSHER_MAX_RATE_LIMIT_PER_SECOND)")
+	fs.IntVar(&cfg.APIRatePerSecond, "api-rate-per-second", envParsed("DATAPUSHER_API_RATE_PER_SECOND", 20, parseInt, &envErrs),
+		"management API requests per second per user (DATAPUSHER_API_RATE_PER_SECOND)")
+	fs.IntVar(&cfg.LoginFailuresPerMinute, "login-failures-per-minute", envParsed("DATAPUSHER_LOGIN_FAILURES_PER_MINUTE", 5, parseInt, &envErrs),
+		"failed sign-ins per minute per email and per client IP before 429 (DATAPUSHER_LOGIN_FAILURES_PER_MINUTE)")
+	fs.StringVar(&cfg.MetricsToken, "metrics-token", envString("DATAPUSHER_METRICS_TOKEN", ""),
+		"bearer token that /metrics requires; open when empty (DATAPUSHER_METRICS_TOKEN)")
+	fs.DurationVar(&cfg.LogRetention, "log-retention", envParsed("DATAPUSHER_LOG_RETENTION", 30*24*time.Hour, time.ParseDuration, &envErrs),
+		"age after which delivery logs are deleted, unless an account sets its own (DATAPUSHER_LOG_RETENTION)")
+	fs.DurationVar(&cfg.InvitationTTL, "invitation-ttl", envParsed("DATAPUSHER_INVITATION_TTL", 7*24*time.Hour, time.ParseDuration, &envErrs),
+		"lifetime of member invitation tokens (DATAPUSHER_INVITATION_TTL)")
+	fs.IntVar(&cfg.IngestBatchSize, "ingest-batch-size", envParsed("DATAPUSHER_INGEST_BATCH_SIZE", 100, parseInt, &envErrs),
+		"most events committed in one transaction under load (DATAPUSHER_INGEST_BATCH_SIZE)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -118,7 +149,40 @@ func parseConfig(name string, args []string, stderr io.Writer) (*config, error) 
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = filepath.Join(cfg.DataDir, "datapusher.db")
 	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	return cfg, nil
+}
+
+// validate rejects settings outside their ranges.
+func (c *config) validate() error {
+	positive := []struct {
+		name  string
+		value int64
+	}{
+		{"DATAPUSHER_WORKERS", int64(c.Workers)},
+		{"DATAPUSHER_MAX_PER_DESTINATION", int64(c.MaxPerDestination)},
+		{"DATAPUSHER_MAX_BODY_BYTES", c.MaxBodyBytes},
+		{"DATAPUSHER_RATE_LIMIT_PER_SECOND", int64(c.RateLimitPerSecond)},
+		{"DATAPUSHER_MAX_RATE_LIMIT_PER_SECOND", int64(c.MaxRateLimitPerSecond)},
+		{"DATAPUSHER_API_RATE_PER_SECOND", int64(c.APIRatePerSecond)},
+		{"DATAPUSHER_LOGIN_FAILURES_PER_MINUTE", int64(c.LoginFailuresPerMinute)},
+		{"DATAPUSHER_INGEST_BATCH_SIZE", int64(c.IngestBatchSize)},
+		{"DATAPUSHER_DELIVERY_TIMEOUT", int64(c.DeliveryTimeout)},
+		{"DATAPUSHER_CACHE_TTL", int64(c.CacheTTL)},
+		{"DATAPUSHER_LOG_RETENTION", int64(c.LogRetention)},
+	}
+	for _, setting := range positive {
+		if setting.value <= 0 {
+			return fmt.Errorf("invalid %s: must be greater than zero", setting.name)
+		}
+	}
+	if c.RateLimitPerSecond > c.MaxRateLimitPerSecond {
+		return fmt.Errorf("invalid DATAPUSHER_RATE_LIMIT_PER_SECOND=%d: above DATAPUSHER_MAX_RATE_LIMIT_PER_SECOND=%d",
+			c.RateLimitPerSecond, c.MaxRateLimitPerSecond)
+	}
+	return nil
 }
 
 // allowedNetworks parses the allowed destination networks.

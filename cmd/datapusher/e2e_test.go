@@ -83,8 +83,15 @@ func freeAddr(t *testing.T) string {
 // until it answers.
 func startProcess(t *testing.T, env map[string]string) *process {
 	t.Helper()
+	return startCommand(t, "serve", env)
+}
+
+// startCommand starts a server subcommand of datapusher with env on a free
+// port and waits until it answers.
+func startCommand(t *testing.T, command string, env map[string]string) *process {
+	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(binaryPath, "serve")
+	cmd := exec.Command(binaryPath, command)
 	cmd.Env = append(os.Environ(), "DATAPUSHER_ADDR="+addr, "DATAPUSHER_LOG_FORMAT=json")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -104,7 +111,7 @@ func startProcess(t *testing.T, env map[string]string) *process {
 	})
 
 	require.Eventually(t, func() bool {
-		resp, err := http.Get(p.baseURL + "/api/roles/")
+		resp, err := http.Get(p.baseURL + "/healthz")
 		if err != nil {
 			return false
 		}
@@ -268,7 +275,7 @@ func TestWalkthrough(t *testing.T) {
 					logs[l.DestinationID] = l
 				}
 				return len(page.Results) == 3
-			}, 30*time.Second, 50*time.Millisecond)
+			}, 30*time.Second, 100*time.Millisecond)
 
 			require.Equal(t, "success", logs[getID].Status)
 			require.Equal(t, "success", logs[postID].Status)
@@ -340,6 +347,7 @@ func TestCrashLosesNothing(t *testing.T) {
 				"DATAPUSHER_ALLOWED_DESTINATION_NETWORKS": "127.0.0.0/8",
 				"DATAPUSHER_RETRY_SCHEDULE":               "100ms,100ms,100ms,100ms,100ms",
 				"DATAPUSHER_DELIVERY_TIMEOUT":             "1s",
+				"DATAPUSHER_RATE_LIMIT_PER_SECOND":        "1000",
 			}
 			if dialect == "postgres" {
 				env["DATABASE_URL"] = testdb.DSN(t, dialect)

@@ -28,6 +28,7 @@ Commands:
   migrate          apply database migrations and exit
   createsuperuser  create a superuser, or make an existing user one
   sink             run a receiver that prints every request it gets
+  bench            measure ingest and delivery throughput and latency
   version          print the version
 
 Run "datapusher <command> -h" for the flags of a command. Every flag can
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runCreateSuperuser(ctx, rest, stdin, stdout, stderr)
 	case "sink":
 		return runSink(ctx, rest, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "datapusher", Version)
 		return nil

@@ -81,6 +81,7 @@ func TestDatabaseOutage(t *testing.T) {
 		"DATAPUSHER_DATA_DIR":                     t.TempDir(),
 		"DATAPUSHER_ALLOWED_DESTINATION_NETWORKS": "127.0.0.0/8",
 		"DATABASE_URL":                            pg.url(),
+		"DATAPUSHER_RATE_LIMIT_PER_SECOND":        "1000",
 	})
 	rec := newRecorder(t, http.StatusOK)
 	access := p.signIn("outage@example.com")

@@ -11,10 +11,16 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/datapusher/datapusher/apidocs"
 	"github.com/datapusher/datapusher/delivery"
 	"github.com/datapusher/datapusher/delivery/sender"
+	"github.com/datapusher/datapusher/health"
 	"github.com/datapusher/datapusher/httpapi"
 	"github.com/datapusher/datapusher/ingest"
+	"github.com/datapusher/datapusher/metrics"
+	"github.com/datapusher/datapusher/ratelimit"
 	"github.com/datapusher/datapusher/sqlstore"
 )
 
@@ -26,6 +32,10 @@ const (
 	modeWorker
 )
 
+func (m serverMode) name() string {
+	return [...]string{"serve", "api", "worker"}[m]
+}
+
 func (m serverMode) servesHTTP() bool { return m != modeWorker }
 func (m serverMode) delivers() bool   { return m != modeAPI }
 
@@ -34,8 +44,7 @@ func (m serverMode) delivers() bool   { return m != modeAPI }
 // ShutdownTimeout to finish, and deliveries still running after that are
 // queued again for the next start.
 func runServer(ctx context.Context, args []string, stderr io.Writer, mode serverMode) error {
-	name := map[serverMode]string{modeServe: "serve", modeAPI: "api", modeWorker: "worker"}[mode]
-	cfg, err := parseConfig(name, args, stderr)
+	cfg, err := parseConfig(mode.name(), args, stderr)
 	if err != nil {
 		return err
 	}
@@ -57,20 +66,32 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, mode server
 		return err
 	}
 	defer store.Close()
+	redisClient, err := openRedis(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	if redisClient != nil {
+		defer redisClient.Close()
+	}
+	m := metrics.New(logger)
+	if err := m.WatchQueue(store.QueueStats); err != nil {
+		return fmt.Errorf("watch queue: %w", err)
+	}
 
 	// The worker is registered in every mode, because the queue checks the
 	// kind of each job it inserts; only delivering modes run it.
 	s := sender.New(sender.Options{Timeout: cfg.DeliveryTimeout, AllowedNetworks: networks})
 	worker := delivery.NewWorker(store, s, delivery.Config{
 		Schedule: schedule, MaxPerDestination: cfg.MaxPerDestination, RequestTimeout: cfg.DeliveryTimeout,
+		Metrics: m,
 	}, logger)
-	queueConfig := delivery.QueueConfig{}
-	if mode.delivers() {
-		queueConfig.Workers = cfg.Workers
-	}
 	queueLogger, err := newLoggerAtLeast(stderr, cfg.LogLevel, cfg.LogFormat, slog.LevelWarn)
 	if err != nil {
 		return err
+	}
+	queueConfig := delivery.QueueConfig{LogMaxAge: cfg.LogRetention}
+	if mode.delivers() {
+		queueConfig.Workers = cfg.Workers
 	}
 	queue, err := delivery.NewQueue(store, worker, queueConfig, queueLogger.With("component", "queue"))
 	if err != nil {
@@ -85,7 +106,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, mode server
 
 	var serveErr error
 	if mode.servesHTTP() {
-		serveErr = serveHTTP(ctx, cfg, store, queue, networks, logger)
+		serveErr = serveHTTP(ctx, cfg, components{
+			store: store, queue: queue, redis: redisClient, metrics: m, networks: networks,
+		}, logger)
 	} else {
 		<-ctx.Done()
 	}
@@ -121,22 +144,97 @@ func openStore(ctx context.Context, cfg *config, logger *slog.Logger) (*sqlstore
 	return store, nil
 }
 
-func serveHTTP(ctx context.Context, cfg *config, store *sqlstore.Store, queue *delivery.Queue,
-	networks []netip.Prefix, logger *slog.Logger) error {
+// openRedis connects to REDIS_URL, or returns nil when it is not set. A
+// server that does not answer at start is logged, not fatal: rate limits
+// fall back to this process and cache entries expire with their TTL until
+// it answers.
+func openRedis(ctx context.Context, cfg *config, logger *slog.Logger) (*redis.Client, error) {
+	if cfg.RedisURL == "" {
+		return nil, nil
+	}
+	options, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid REDIS_URL: %w", err)
+	}
+	options.DialTimeout = 2 * time.Second
+	options.ReadTimeout = time.Second
+	options.WriteTimeout = time.Second
+	options.MaxRetries = 1
+	redis.SetLogger(redisLogger{logger})
+	client := redis.NewClient(options)
+	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx).Err(); err != nil {
+		logger.Warn("redis not reachable at start", "error", err)
+	} else {
+		logger.Info("redis ready")
+	}
+	return client, nil
+}
+
+// components are the parts the HTTP server is built from.
+type components struct {
+	store    *sqlstore.Store
+	queue    *delivery.Queue
+	redis    *redis.Client
+	metrics  *metrics.Metrics
+	networks []netip.Prefix
+}
+
+func serveHTTP(ctx context.Context, cfg *config, c components, logger *slog.Logger) error {
 	key, err := cfg.secretKey()
 	if err != nil {
 		return err
 	}
-	events := ingest.NewService(store, queue.Enqueue, ingest.Options{})
+
+	// Rate limits and the ingest cache are shared through Redis when it is
+	// configured, and kept in this process otherwise.
+	local := ratelimit.NewLocal()
+	var limiter ratelimit.Limiter = local
+	cache := ingest.NewCache(cfg.CacheTTL)
+	cache.OnLookup = c.metrics.CacheLookup
+	invalidate := func(_ context.Context, accountID string) { cache.Invalidate(accountID) }
+	readyChecks := []health.Check{health.Database(c.store), health.Migrations(c.store)}
+	if c.redis != nil {
+		limiter = ratelimit.NewRedis(c.redis, "datapusher:", local, logger)
+		broadcaster := ingest.NewBroadcaster(c.redis, cache, logger)
+		go broadcaster.Run(ctx)
+		invalidate = broadcaster.Invalidate
+		readyChecks = append(readyChecks, health.Redis(c.redis))
+	}
+	go sweepCache(ctx, cache, cfg.CacheTTL)
+
+	committers := 1
+	if c.store.Dialect() == sqlstore.DialectPostgres {
+		committers = 4
+	}
+	batcher := ingest.NewBatcher(c.store, c.queue.Enqueue, committers, cfg.IngestBatchSize)
+	defer batcher.Stop()
+	events := ingest.NewService(c.store, c.queue.Enqueue, ingest.Options{
+		Cache: cache, Limiter: limiter, Batcher: batcher,
+		DefaultRate: cfg.RateLimitPerSecond, MaxRate: cfg.MaxRateLimitPerSecond,
+	})
+
 	api := httpapi.NewServer(httpapi.Config{
-		SecretKey:       key,
-		AccessTokenTTL:  cfg.AccessTokenTTL,
-		RefreshTokenTTL: cfg.RefreshTokenTTL,
-		MaxBodyBytes:    cfg.MaxBodyBytes,
-		CheckDestinationURL: func(raw string) error {
-			return sender.CheckURL(raw, networks)
-		},
-	}, store, events, logger)
+		SecretKey:              key,
+		AccessTokenTTL:         cfg.AccessTokenTTL,
+		RefreshTokenTTL:        cfg.RefreshTokenTTL,
+		InvitationTTL:          cfg.InvitationTTL,
+		MaxBodyBytes:           cfg.MaxBodyBytes,
+		MaxRateLimitPerSecond:  cfg.MaxRateLimitPerSecond,
+		CheckDestinationURL:    func(raw string) error { return sender.CheckURL(raw, c.networks) },
+		Limiter:                limiter,
+		APIRatePerSecond:       cfg.APIRatePerSecond,
+		LoginFailuresPerMinute: cfg.LoginFailuresPerMinute,
+		OnAccountChange:        invalidate,
+		Metrics:                c.metrics,
+		Enqueue:                c.queue.Enqueue,
+		HealthHandler:          health.Live(),
+		ReadyHandler:           health.Ready(logger, 2*time.Second, readyChecks...),
+		MetricsHandler:         c.metrics.Handler(cfg.MetricsToken),
+		SchemaHandler:          apidocs.SchemaHandler(),
+		DocsHandler:            apidocs.SwaggerUIHandler(),
+	}, c.store, events, logger)
 
 	listener, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -165,4 +263,27 @@ func serveHTTP(ctx context.Context, cfg *config, store *sqlstore.Store, queue *d
 		return fmt.Errorf("shut down http server: %w", err)
 	}
 	return nil
+}
+
+// sweepCache drops expired cache entries once per TTL until ctx ends.
+func sweepCache(ctx context.Context, cache *ingest.Cache, ttl time.Duration) {
+	ticker := time.NewTicker(ttl)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			cache.Sweep()
+		}
+	}
+}
+
+// redisLogger sends the Redis client's own messages, such as every failed
+// dial, to the debug level: the rate limiter and the cache already log
+// outages once per minute.
+type redisLogger struct{ logger *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.logger.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
 }

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/datapusher/datapusher/internal/testdb"
+)
+
+// TestTwoNodes runs two API processes on one PostgreSQL database and one
+// Redis server: they enforce one shared rate limit per account, and a token
+// rotated through one node stops working on the other.
+func TestTwoNodes(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"DATAPUSHER_DATA_DIR":                     t.TempDir(),
+		"DATAPUSHER_ALLOWED_DESTINATION_NETWORKS": "127.0.0.0/8",
+		"DATABASE_URL":                            testdb.DSN(t, "postgres"),
+		"REDIS_URL":                               "redis://127.0.0.1:6379/0",
+		"DATAPUSHER_SECRET_KEY":                   "two-nodes-share-this-signing-key-0123456789",
+	}
+	nodeA := startCommand(t, "api", env)
+	nodeB := startCommand(t, "api", env)
+
+	access := nodeA.signIn("nodes@example.com")
+	account := nodeA.createAccount(access, "Two Nodes")
+	var patched map[string]any
+	status := nodeA.call("PATCH", "/api/accounts/"+account.AccountID+"/", access, nil,
+		map[string]int{"rate_limit_per_second": 3}, &patched)
+	require.Equal(t, http.StatusOK, status)
+
+	// Ten events at once, alternating between the nodes. Each node alone
+	// would accept 3; shared, the two accept 3 in all, plus at most one
+	// more that the limit regains while the requests are sent.
+	send := func(node *process) int {
+		return node.call("POST", "/server/incoming_data", "", map[string]string{
+			"CL-X-TOKEN": account.AppSecretToken,
+		}, map[string]string{"hello": "nodes"}, nil)
+	}
+	statuses := make([]int, 10)
+	var wg sync.WaitGroup
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			node := nodeA
+			if i%2 == 1 {
+				node = nodeB
+			}
+			statuses[i] = send(node)
+		}()
+	}
+	wg.Wait()
+	accepted := 0
+	for _, status := range statuses {
+		require.Contains(t, []int{http.StatusAccepted, http.StatusTooManyRequests}, status)
+		if status == http.StatusAccepted {
+			accepted++
+		}
+	}
+	require.GreaterOrEqual(t, accepted, 3, "statuses %v", statuses)
+	require.LessOrEqual(t, accepted, 4, "statuses %v", statuses)
+
+	// Node B caches the account on its next accepted event; a rotation
+	// through node A then reaches node B through Redis.
+	require.Eventually(t, func() bool { return send(nodeB) == http.StatusAccepted }, 10*time.Second, 400*time.Millisecond)
+	var rotated accountBody
+	status = nodeA.call("POST", "/api/accounts/"+account.AccountID+"/rotate-token/", access, nil, map[string]any{}, &rotated)
+	require.Equal(t, http.StatusOK, status)
+	require.NotEqual(t, account.AppSecretToken, rotated.AppSecretToken)
+	require.Eventually(t, func() bool { return send(nodeB) == http.StatusUnauthorized }, 10*time.Second, 400*time.Millisecond)
+}
