@@ -25,6 +25,11 @@ const requestedRateLimit = 1_000_000
 // setupConcurrency is the number of destinations created at once.
 const setupConcurrency = 8
 
+// maxRetries is the number of times a management API request is retried
+// after a 429 response. A -target server keeps its own API rate limit, so
+// creating 500 destinations can take many retries.
+const maxRetries = 10
+
 // apiClient calls the management API of the server under test.
 type apiClient struct {
 	baseURL string
@@ -44,8 +49,8 @@ func (e *apiError) Error() string {
 }
 
 // call sends a JSON request and decodes the JSON response into out when its
-// status is want. A 429 response is retried after its Retry-After, a few
-// times.
+// status is want. A 429 response is retried after its Retry-After, up to
+// maxRetries times.
 func (c *apiClient) call(ctx context.Context, method, path string, body any, want int, out any) error {
 	payload, err := json.Marshal(body)
 	if err != nil {
@@ -69,7 +74,7 @@ func (c *apiClient) call(ctx context.Context, method, path string, body any, wan
 		if err != nil {
 			return fmt.Errorf("read %s %s response: %w", method, path, err)
 		}
-		if resp.StatusCode == http.StatusTooManyRequests && attempt < 5 {
+		if resp.StatusCode == http.StatusTooManyRequests && attempt < maxRetries {
 			if err := sleepContext(ctx, retryAfter(resp.Header)); err != nil {
 				return err
 			}

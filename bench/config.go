@@ -203,8 +203,11 @@ func (c *Config) childEnvSettings(s scenario) map[string]string {
 		"DATAPUSHER_LOG_LEVEL":                    "warn",
 		"DATAPUSHER_LOG_FORMAT":                   "json",
 		"DATAPUSHER_MAX_RATE_LIMIT_PER_SECOND":    strconv.Itoa(requestedRateLimit),
-		"DATAPUSHER_WORKERS":                      strconv.Itoa(c.Workers),
-		"DATAPUSHER_MAX_PER_DESTINATION":          strconv.Itoa(c.MaxPerDestination),
+		// The setup creates up to -slow-destinations destinations through
+		// the management API, whose rate limit is not under test.
+		"DATAPUSHER_API_RATE_PER_SECOND": strconv.Itoa(requestedRateLimit),
+		"DATAPUSHER_WORKERS":             strconv.Itoa(c.Workers),
+		"DATAPUSHER_MAX_PER_DESTINATION": strconv.Itoa(c.MaxPerDestination),
 	}
 	if s.DeliveryTimeout > 0 {
 		env["DATAPUSHER_DELIVERY_TIMEOUT"] = s.DeliveryTimeout.String()

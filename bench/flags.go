@@ -23,8 +23,8 @@ Scenarios:
              delivery timeout (-isolation-timeout)
 
 The child process gets DATAPUSHER_ALLOWED_DESTINATION_NETWORKS=127.0.0.0/8,
-DATAPUSHER_LOG_LEVEL=warn, DATAPUSHER_MAX_RATE_LIMIT_PER_SECOND=1000000 and
-the settings below. Data Pusher settings in the harness's own environment
+DATAPUSHER_LOG_LEVEL=warn, DATAPUSHER_MAX_RATE_LIMIT_PER_SECOND=1000000,
+DATAPUSHER_API_RATE_PER_SECOND=1000000 and the settings below. Data Pusher settings in the harness's own environment
 are not passed on; use -env for more.
 
 Flags:

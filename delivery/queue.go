@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/riverqueue/river"
+	"riverqueue.com/riverui"
 
 	"github.com/datapusher/datapusher"
 	"github.com/datapusher/datapusher/sqlstore"
@@ -102,4 +104,22 @@ func (q *Queue) Stop(ctx context.Context) error {
 		return fmt.Errorf("stop job queue: %w", cancelErr)
 	}
 	return nil
+}
+
+// NewDashboard returns the River UI, the job queue's web dashboard, served
+// under prefix. It reads and changes jobs through the queue's client, on
+// SQLite and PostgreSQL alike; the caller decides who may reach it.
+func (q *Queue) NewDashboard(ctx context.Context, prefix string, logger *slog.Logger) (http.Handler, error) {
+	handler, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(q.client, nil),
+		Logger:    logger,
+		Prefix:    prefix,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create queue dashboard: %w", err)
+	}
+	if err := handler.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start queue dashboard: %w", err)
+	}
+	return handler, nil
 }

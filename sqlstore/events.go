@@ -137,9 +137,26 @@ type LogPage struct {
 	Previous *datapusher.LogCursor
 }
 
-// Logs returns one page of the delivery logs that match f, in f.Ordering
-// (default newest first), after f.Cursor.
-func (s *Store) Logs(ctx context.Context, f datapusher.LogFilter) (*LogPage, error) {
+// logsQuery is the SQL of one page of logs, and how to read its rows.
+type logsQuery struct {
+	sql     string
+	args    []any
+	limit   int
+	reverse bool // the rows come in reverse order and are flipped back
+	empty   bool // the filter names an id that cannot exist
+}
+
+// LogsQuery returns the SQL and arguments that Logs runs for f, for tests
+// that check the query plan.
+func (s *Store) LogsQuery(f datapusher.LogFilter) (string, []any, error) {
+	q, err := s.buildLogsQuery(f)
+	if err != nil {
+		return "", nil, err
+	}
+	return q.sql, q.args, nil
+}
+
+func (s *Store) buildLogsQuery(f datapusher.LogFilter) (*logsQuery, error) {
 	var w where
 	w.visibleTo("l.account_id", f.VisibleTo)
 	for _, idFilter := range []struct {
@@ -150,7 +167,7 @@ func (s *Store) Logs(ctx context.Context, f datapusher.LogFilter) (*LogPage, err
 			continue
 		}
 		if !validID(*idFilter.value) {
-			return &LogPage{Logs: []*datapusher.DeliveryLog{}}, nil
+			return &logsQuery{empty: true}, nil
 		}
 		w.add(idFilter.column+" = ?", *idFilter.value)
 	}
@@ -209,8 +226,23 @@ func (s *Store) Logs(ctx context.Context, f datapusher.LogFilter) (*LogPage, err
 		limit = 100
 	}
 
-	rows, err := s.db.QueryContext(ctx, `SELECT `+logColumns+`, `+key+logFrom+w.String()+
-		fmt.Sprintf(" ORDER BY %s %s, l.id %s LIMIT %d", key, direction, direction, limit+1), w.args...)
+	query := `SELECT ` + logColumns + `, ` + key + logFrom + w.String() +
+		fmt.Sprintf(" ORDER BY %s %s, l.id %s LIMIT %d", key, direction, direction, limit+1)
+	return &logsQuery{sql: query, args: w.args, limit: limit, reverse: reverse}, nil
+}
+
+// Logs returns one page of the delivery logs that match f, in f.Ordering
+// (default newest first), after f.Cursor.
+func (s *Store) Logs(ctx context.Context, f datapusher.LogFilter) (*LogPage, error) {
+	q, err := s.buildLogsQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	if q.empty {
+		return &LogPage{Logs: []*datapusher.DeliveryLog{}}, nil
+	}
+	limit, reverse := q.limit, q.reverse
+	rows, err := s.db.QueryContext(ctx, q.sql, q.args...)
 	if err != nil {
 		return nil, mapError(fmt.Errorf("select logs: %w", err))
 	}

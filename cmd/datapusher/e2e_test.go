@@ -121,6 +121,19 @@ func startCommand(t *testing.T, command string, env map[string]string) *process 
 	return p
 }
 
+// createSuperuser runs "datapusher createsuperuser" with env.
+func createSuperuser(t *testing.T, env map[string]string, email, password string) {
+	t.Helper()
+	cmd := exec.Command(binaryPath, "createsuperuser", "-email", email, "-password", password)
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "createsuperuser: %s", out)
+	require.Contains(t, string(out), "superuser "+email+" ready")
+}
+
 // call sends a JSON request and decodes a JSON answer into out.
 func (p *process) call(method, path, token string, headers map[string]string, body any, out any) int {
 	p.t.Helper()
@@ -239,6 +252,7 @@ func TestWalkthrough(t *testing.T) {
 			if dialect == "postgres" {
 				env["DATABASE_URL"] = testdb.DSN(t, dialect)
 			}
+			createSuperuser(t, env, "root@example.com", "superuser password")
 			p := startProcess(t, env)
 
 			getReceiver, postReceiver := newRecorder(t, http.StatusOK), newRecorder(t, http.StatusOK)
@@ -293,6 +307,20 @@ func TestWalkthrough(t *testing.T) {
 			require.JSONEq(t, `{"order_id": 42, "customer": {"name": "Ada"}}`, string(postReceiver.bodies[0]))
 			require.Equal(t, "order-42", postReceiver.requests[0].Header.Get("CL-X-EVENT-ID"))
 			postReceiver.mu.Unlock()
+
+			// The queue dashboard is open to the superuser only.
+			for path, want := range map[string]string{"/riverui/": "<html", "/riverui/api/states": `"completed"`} {
+				req, err := http.NewRequest("GET", p.baseURL+path, nil)
+				require.NoError(t, err)
+				req.SetBasicAuth("root@example.com", "superuser password")
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				require.Equal(t, http.StatusOK, resp.StatusCode, path)
+				require.Contains(t, string(body), want, path)
+			}
+			require.Equal(t, http.StatusForbidden, p.call("GET", "/riverui/api/states", access, nil, nil, nil))
 
 			// The process stops cleanly on SIGTERM.
 			require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))

@@ -215,6 +215,11 @@ func serveHTTP(ctx context.Context, cfg *config, c components, logger *slog.Logg
 		DefaultRate: cfg.RateLimitPerSecond, MaxRate: cfg.MaxRateLimitPerSecond,
 	})
 
+	dashboard, err := c.queue.NewDashboard(ctx, "/riverui", logger.With("component", "riverui"))
+	if err != nil {
+		return err
+	}
+
 	api := httpapi.NewServer(httpapi.Config{
 		SecretKey:              key,
 		AccessTokenTTL:         cfg.AccessTokenTTL,
@@ -234,6 +239,7 @@ func serveHTTP(ctx context.Context, cfg *config, c components, logger *slog.Logg
 		MetricsHandler:         c.metrics.Handler(cfg.MetricsToken),
 		SchemaHandler:          apidocs.SchemaHandler(),
 		DocsHandler:            apidocs.SwaggerUIHandler(),
+		RiverUIHandler:         dashboard,
 	}, c.store, events, logger)
 
 	listener, err := net.Listen("tcp", cfg.Addr)
