@@ -5,6 +5,7 @@ package delivery
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/datapusher/datapusher"
 	"github.com/datapusher/datapusher/delivery/sender"
@@ -165,11 +168,12 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	} else {
 		reportToBreaker(errAttemptFailed)
 	}
-	return w.record(ctx, log, destination, res)
+	return w.record(ctx, job, log, destination, res)
 }
 
 // record stores the attempt and returns what the queue should do next.
-func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog, destination *datapusher.Destination, res sender.Result) error {
+func (w *Worker) record(ctx context.Context, job *river.Job[Args], log *datapusher.DeliveryLog,
+	destination *datapusher.Destination, res sender.Result) error {
 	attempt := log.Attempts + 1
 	decision := decide(res, attempt, w.cfg.Schedule)
 	a := &datapusher.Attempt{
@@ -191,7 +195,15 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog, destin
 	if res.StatusCode == http.StatusGone {
 		outcome.DisableReason = "destination answered 410 Gone"
 	}
-	if err := w.store.RecordAttempt(recordCtx, log.ID, outcome); err != nil {
+	// A success completes the job in the transaction that records it, which
+	// saves the queue a commit of its own.
+	var completeJob func(context.Context, *sql.Tx) error
+	if decision.Status == datapusher.StatusSuccess {
+		completeJob = func(ctx context.Context, tx *sql.Tx) error {
+			return w.completeJob(ctx, tx, job)
+		}
+	}
+	if err := w.store.RecordAttemptThen(recordCtx, log.ID, outcome, completeJob); err != nil {
 		return fmt.Errorf("record attempt of delivery %s: %w", log.ID, err)
 	}
 	w.cfg.Metrics.ObserveDelivery(decision.Status, string(res.Class), res.Duration)
@@ -208,6 +220,21 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog, destin
 	default:
 		return river.JobSnooze(decision.Delay)
 	}
+}
+
+// completeJob marks job completed inside tx, with the queue driver of the
+// store's database.
+func (w *Worker) completeJob(ctx context.Context, tx *sql.Tx, job *river.Job[Args]) error {
+	var err error
+	if w.store.Dialect() == sqlstore.DialectPostgres {
+		_, err = river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx, job)
+	} else {
+		_, err = river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
+	}
+	if err != nil {
+		return fmt.Errorf("complete job %d: %w", job.ID, err)
+	}
+	return nil
 }
 
 func (w *Worker) acquire(destinationID string) bool {

@@ -279,8 +279,7 @@ func TestDelivery(t *testing.T) {
 				f := setup(t, dialect, nil)
 				rec := newReceiver(t)
 				f.destination(t, "POST", rec.URL, nil)
-				bodies, err := payloads.Load(20)
-				require.NoError(t, err)
+				bodies := payloads.LoadOrSkip(t, 20)
 				for i, body := range bodies {
 					_, err := f.events.SubmitWithToken(ctx, "token", payloadEventID(i), body, "")
 					require.NoError(t, err)

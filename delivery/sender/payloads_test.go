@@ -49,8 +49,7 @@ func samplePayloadFiles(t *testing.T, dir string) []string {
 
 func TestSendGitHubPayloads(t *testing.T) {
 	t.Parallel()
-	dir, err := payloads.Dir()
-	require.NoError(t, err)
+	dir := payloads.DirOrSkip(t)
 	files := samplePayloadFiles(t, dir)
 	server, rec := newServer(t, nil)
 	sender := newTestSender(Options{})
@@ -71,8 +70,7 @@ func TestSendGitHubPayloads(t *testing.T) {
 
 func TestSendGitHubPayloadsAsQuery(t *testing.T) {
 	t.Parallel()
-	dir, err := payloads.Dir()
-	require.NoError(t, err)
+	dir := payloads.DirOrSkip(t)
 	files := samplePayloadFiles(t, dir)
 	server, rec := newServer(t, nil)
 	sender := newTestSender(Options{})

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"testing"
 )
 
 // Dir returns the folder of the payloads, or an error when it is missing.
@@ -60,4 +61,30 @@ func Load(n int) ([][]byte, error) {
 		payloads = append(payloads, body)
 	}
 	return payloads, nil
+}
+
+// DirOrSkip returns Dir for a test. When the folder is missing it skips the
+// test, except under CI (the CI variable set), where the folder must exist
+// and its absence fails the test.
+func DirOrSkip(t testing.TB) string {
+	t.Helper()
+	dir, err := Dir()
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("%v (the real payload tests run when it exists)", err)
+		}
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// LoadOrSkip is Load for a test, skipping or failing like DirOrSkip.
+func LoadOrSkip(t testing.TB, n int) [][]byte {
+	t.Helper()
+	DirOrSkip(t)
+	bodies, err := Load(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bodies
 }
