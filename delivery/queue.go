@@ -34,6 +34,7 @@ type QueueConfig struct {
 // Queue is the durable job queue of deliveries.
 type Queue struct {
 	client *river.Client[*sql.Tx]
+	worker *Worker
 }
 
 // NewQueue returns a queue on the store's database. With cfg.Workers > 0 it
@@ -70,7 +71,7 @@ func NewQueue(store *sqlstore.Store, worker *Worker, cfg QueueConfig, logger *sl
 	if err != nil {
 		return nil, fmt.Errorf("create job queue client: %w", err)
 	}
-	return &Queue{client: client}, nil
+	return &Queue{client: client, worker: worker}, nil
 }
 
 // Enqueue inserts one delivery job per log in tx. It is a
@@ -94,6 +95,7 @@ func (q *Queue) Start(ctx context.Context) error {
 // Stop waits for running deliveries to finish until ctx ends, then cancels
 // the rest; the queue runs those again after the next start.
 func (q *Queue) Stop(ctx context.Context) error {
+	defer q.worker.Close()
 	err := q.client.Stop(ctx)
 	if err == nil {
 		return nil

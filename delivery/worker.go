@@ -14,11 +14,10 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/datapusher/datapusher"
 	"github.com/datapusher/datapusher/delivery/sender"
+	"github.com/datapusher/datapusher/internal/groupcommit"
 	"github.com/datapusher/datapusher/metrics"
 	"github.com/datapusher/datapusher/sqlstore"
 )
@@ -72,9 +71,22 @@ type Worker struct {
 	cfg    Config
 
 	breakers *breakers
+	recorder *groupcommit.Committer[*attemptRecord]
 
 	mu       sync.Mutex
 	inFlight map[string]int
+}
+
+// attemptRecord is one attempt waiting to be written.
+//
+// NOTE: the job is completed by the queue after Work returns, not in this
+// transaction. Completing it here (river.JobCompleteTx) saves a commit, but
+// the queue then runs its own completion statement too, and on SQLite, where
+// parsing that statement dominates the CPU profile, that costs more than it
+// saves.
+type attemptRecord struct {
+	logID   string
+	outcome sqlstore.AttemptOutcome
 }
 
 // NewWorker returns a Worker that reads logs from store and sends with s.
@@ -94,11 +106,37 @@ func NewWorker(store *sqlstore.Store, s *sender.Sender, cfg Config, logger *slog
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
-	return &Worker{
+	w := &Worker{
 		store: store, sender: s, logger: logger, cfg: cfg,
 		breakers: newBreakers(cfg.Breaker, cfg.Metrics), inFlight: make(map[string]int),
 	}
+
+	// Attempts of concurrent deliveries are written together, so that under
+	// load many share one commit. SQLite has one writer; PostgreSQL takes
+	// several transactions at once.
+	committers := 1
+	if store.Dialect() == sqlstore.DialectPostgres {
+		committers = 4
+	}
+	w.recorder = groupcommit.New(w.writeAttempts, nil, committers, 100)
+	return w
 }
+
+// writeAttempts writes a batch of attempts in one transaction.
+func (w *Worker) writeAttempts(ctx context.Context, records []*attemptRecord) error {
+	return w.store.WithTx(ctx, func(tx *sql.Tx) error {
+		for _, record := range records {
+			if err := w.store.RecordAttemptTx(ctx, tx, record.logID, record.outcome); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Close writes the attempts still waiting and stops the attempt writers.
+// Call it after the queue has stopped running jobs.
+func (w *Worker) Close() { w.recorder.Stop() }
 
 // recordTimeout bounds the writes that record an attempt after its request.
 const recordTimeout = 10 * time.Second
@@ -168,11 +206,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	} else {
 		reportToBreaker(errAttemptFailed)
 	}
-	return w.record(ctx, job, log, destination, res)
+	return w.record(ctx, log, destination, res)
 }
 
 // record stores the attempt and returns what the queue should do next.
-func (w *Worker) record(ctx context.Context, job *river.Job[Args], log *datapusher.DeliveryLog,
+func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog,
 	destination *datapusher.Destination, res sender.Result) error {
 	attempt := log.Attempts + 1
 	decision := decide(res, attempt, w.cfg.Schedule)
@@ -195,15 +233,8 @@ func (w *Worker) record(ctx context.Context, job *river.Job[Args], log *datapush
 	if res.StatusCode == http.StatusGone {
 		outcome.DisableReason = "destination answered 410 Gone"
 	}
-	// A success completes the job in the transaction that records it, which
-	// saves the queue a commit of its own.
-	var completeJob func(context.Context, *sql.Tx) error
-	if decision.Status == datapusher.StatusSuccess {
-		completeJob = func(ctx context.Context, tx *sql.Tx) error {
-			return w.completeJob(ctx, tx, job)
-		}
-	}
-	if err := w.store.RecordAttemptThen(recordCtx, log.ID, outcome, completeJob); err != nil {
+	record := &attemptRecord{logID: log.ID, outcome: outcome}
+	if err := w.recorder.Submit(recordCtx, record); err != nil {
 		return fmt.Errorf("record attempt of delivery %s: %w", log.ID, err)
 	}
 	w.cfg.Metrics.ObserveDelivery(decision.Status, string(res.Class), res.Duration)
@@ -220,21 +251,6 @@ func (w *Worker) record(ctx context.Context, job *river.Job[Args], log *datapush
 	default:
 		return river.JobSnooze(decision.Delay)
 	}
-}
-
-// completeJob marks job completed inside tx, with the queue driver of the
-// store's database.
-func (w *Worker) completeJob(ctx context.Context, tx *sql.Tx, job *river.Job[Args]) error {
-	var err error
-	if w.store.Dialect() == sqlstore.DialectPostgres {
-		_, err = river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx, job)
-	} else {
-		_, err = river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
-	}
-	if err != nil {
-		return fmt.Errorf("complete job %d: %w", job.ID, err)
-	}
-	return nil
 }
 
 func (w *Worker) acquire(destinationID string) bool {

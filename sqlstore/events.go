@@ -358,22 +358,8 @@ type AttemptOutcome struct {
 // RecordAttempt stores an attempt and moves its log to the outcome's status,
 // in one transaction. A final outcome sets the processed timestamp.
 func (s *Store) RecordAttempt(ctx context.Context, logID string, outcome AttemptOutcome) error {
-	return s.RecordAttemptThen(ctx, logID, outcome, nil)
-}
-
-// RecordAttemptThen is RecordAttempt that also runs then, when not nil, in
-// the same transaction, for example to complete the delivery job with the
-// same commit.
-func (s *Store) RecordAttemptThen(ctx context.Context, logID string, outcome AttemptOutcome,
-	then func(ctx context.Context, tx *sql.Tx) error) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.RecordAttemptTx(ctx, tx, logID, outcome); err != nil {
-			return err
-		}
-		if then == nil {
-			return nil
-		}
-		return mapError(then(ctx, tx))
+		return s.RecordAttemptTx(ctx, tx, logID, outcome)
 	})
 }
 

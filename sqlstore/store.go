@@ -145,6 +145,12 @@ func (s *Store) forUpdate() string {
 	return ""
 }
 
+// WithTx runs fn in a transaction and commits it when fn returns nil, for
+// writes that span the store and the job queue.
+func (s *Store) WithTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error { return mapError(fn(tx)) })
+}
+
 // inTx runs fn in a transaction and commits it when fn returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)

@@ -50,6 +50,7 @@ type config struct {
 	LogRetention           time.Duration
 	InvitationTTL          time.Duration
 	IngestBatchSize        int
+	PprofAddr              string
 }
 
 // envString returns the environment variable name, or fallback when unset.
@@ -135,6 +136,8 @@ func parseConfig(name string, args []string, stderr io.Writer) (*config, error) 
 		"age after which delivery logs are deleted, unless an account sets its own (DATAPUSHER_LOG_RETENTION)")
 	fs.DurationVar(&cfg.InvitationTTL, "invitation-ttl", envParsed("DATAPUSHER_INVITATION_TTL", 7*24*time.Hour, time.ParseDuration, &envErrs),
 		"lifetime of member invitation tokens (DATAPUSHER_INVITATION_TTL)")
+	fs.StringVar(&cfg.PprofAddr, "pprof-addr", envString("DATAPUSHER_PPROF_ADDR", ""),
+		"host:port that serves Go's profiler at /debug/pprof/; off when empty; keep it on loopback (DATAPUSHER_PPROF_ADDR)")
 	fs.IntVar(&cfg.IngestBatchSize, "ingest-batch-size", envParsed("DATAPUSHER_INGEST_BATCH_SIZE", 100, parseInt, &envErrs),
 		"most events committed in one transaction under load (DATAPUSHER_INGEST_BATCH_SIZE)")
 	if err := fs.Parse(args); err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"time"
 
@@ -61,6 +62,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, mode server
 		return err
 	}
 
+	if cfg.PprofAddr != "" {
+		go servePprof(ctx, cfg.PprofAddr, logger)
+	}
 	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -292,4 +296,22 @@ type redisLogger struct{ logger *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.logger.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "redis")
+}
+
+// servePprof serves Go's profiler on addr until ctx ends.
+func servePprof(ctx context.Context, addr string, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	server := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = server.Close()
+	}()
+	logger.Info("profiler listening", "addr", addr)
+	if err := server.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("serve profiler", "error", err)
+	}
 }
