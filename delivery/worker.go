@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -216,13 +217,13 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog,
 	decision := decide(res, attempt, w.cfg.Schedule)
 	a := &datapusher.Attempt{
 		StartedAt: time.Now().Add(-res.Duration), DurationMS: res.Duration.Milliseconds(),
-		RequestURL: res.RequestURL, ResponseBody: string(res.Body), ErrorClass: string(res.Class),
+		RequestURL: res.RequestURL, ResponseBody: storableText(res.Body), ErrorClass: string(res.Class),
 	}
 	if res.StatusCode != 0 {
 		a.ResponseStatus = &res.StatusCode
 	}
 	if res.Err != nil {
-		a.ErrorMessage = res.Err.Error()
+		a.ErrorMessage = storableText([]byte(res.Err.Error()))
 	}
 
 	// The attempt is recorded even if the job's context ends now, because
@@ -235,6 +236,8 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog,
 	}
 	record := &attemptRecord{logID: log.ID, outcome: outcome}
 	if err := w.recorder.Submit(recordCtx, record); err != nil {
+		w.logger.Error("record delivery attempt", "log_id", log.ID, "event_id", log.EventID,
+			"destination_id", destination.ID, "attempt", attempt, "error", err)
 		return fmt.Errorf("record attempt of delivery %s: %w", log.ID, err)
 	}
 	w.cfg.Metrics.ObserveDelivery(decision.Status, string(res.Class), res.Duration)
@@ -270,4 +273,11 @@ func (w *Worker) release(destinationID string) {
 	if w.inFlight[destinationID] <= 0 {
 		delete(w.inFlight, destinationID)
 	}
+}
+
+// storableText returns b as text that both databases accept: valid UTF-8
+// without NUL bytes. A destination may answer with any bytes, and the
+// response is cut at a fixed size that can split a character.
+func storableText(b []byte) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(string(b), "\x00", ""), "\uFFFD")
 }

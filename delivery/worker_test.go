@@ -9,9 +9,11 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -431,6 +433,33 @@ func TestReplay(t *testing.T) {
 			requests := rec.received()
 			require.Len(t, requests, 2)
 			require.Equal(t, requests[0].Header.Get("webhook-id"), requests[1].Header.Get("webhook-id"))
+		})
+	}
+}
+
+func TestBinaryResponseIsRecorded(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range testdb.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			f := setup(t, dialect, nil)
+			rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = w.Write([]byte("ok\x00\xff\xfe" + strings.Repeat("é", 3000)))
+			}))
+			t.Cleanup(rec.Close)
+			d := f.destination(t, "POST", rec.URL, nil)
+			sub, err := f.events.SubmitWithToken(ctx, "token", "", []byte(`{"a":1}`), "")
+			require.NoError(t, err)
+
+			log := f.waitFinal(t, sub.EventID)[d.ID]
+			require.Equal(t, datapusher.StatusSuccess, log.Status)
+			attempts, err := f.store.Attempts(ctx, log.ID)
+			require.NoError(t, err)
+			require.Len(t, attempts, 1)
+			require.True(t, strings.HasPrefix(attempts[0].ResponseBody, "ok\uFFFD"), attempts[0].ResponseBody[:20])
+			require.True(t, utf8.ValidString(attempts[0].ResponseBody))
+			require.NotContains(t, attempts[0].ResponseBody, "\x00")
 		})
 	}
 }

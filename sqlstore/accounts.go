@@ -155,14 +155,16 @@ func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 	if !validID(id) {
 		return notFound("account")
 	}
-	res, err := s.db.ExecContext(ctx, `DELETE FROM accounts WHERE account_id = $1`, id)
-	if err != nil {
-		return mapError(fmt.Errorf("delete account: %w", err))
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return notFound("account")
-	}
-	return nil
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM accounts WHERE account_id = $1`, id)
+		if err != nil {
+			return mapError(fmt.Errorf("delete account: %w", err))
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("account")
+		}
+		return nil
+	})
 }
 
 // RotateAccountToken replaces the account's token hash. For grace > 0 the

@@ -197,12 +197,14 @@ func (s *Store) DeleteDestination(ctx context.Context, id string) error {
 	if !validID(id) {
 		return notFound("destination")
 	}
-	res, err := s.db.ExecContext(ctx, `DELETE FROM destinations WHERE id = $1`, id)
-	if err != nil {
-		return mapError(fmt.Errorf("delete destination: %w", err))
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return notFound("destination")
-	}
-	return nil
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM destinations WHERE id = $1`, id)
+		if err != nil {
+			return mapError(fmt.Errorf("delete destination: %w", err))
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("destination")
+		}
+		return nil
+	})
 }

@@ -60,6 +60,9 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, item *NewEvent) err
 	if errors.Is(err, sql.ErrNoRows) {
 		item.Duplicate = true
 		return nil
+	} else if isForeignKeyViolation(err) {
+		// The account was deleted after the sender's token was checked.
+		return datapusher.Errorf(datapusher.EUNAUTHORIZED, "Unauthenticated")
 	} else if err != nil {
 		return mapError(fmt.Errorf("insert event: %w", err))
 	}
@@ -71,11 +74,21 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, item *NewEvent) err
 			DestinationID: d.ID, ReceivedTimestamp: ev.ReceivedAt, ReceivedData: ev.Body,
 			Status: datapusher.StatusPending, RequestID: ev.RequestID,
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO delivery_logs (id, event_pk, account_id, destination_id,
-			event_id, status, request_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		// A destination deleted since the caller listed it is skipped.
+		res, err := tx.ExecContext(ctx, `INSERT INTO delivery_logs (id, event_pk, account_id, destination_id,
+			event_id, status, request_id, received_at)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM destinations WHERE id = $4)`,
 			log.ID, log.EventPK, log.AccountID, log.DestinationID, log.EventID, log.Status, log.RequestID, receivedAt)
-		if err != nil {
+		if isForeignKeyViolation(err) {
+			// On PostgreSQL a delete that commits after the EXISTS check
+			// still fails the insert; run the transaction again, and the
+			// check then skips the destination.
+			return &retryTxError{fmt.Errorf("insert delivery log: %w", err)}
+		} else if err != nil {
 			return mapError(fmt.Errorf("insert delivery log: %w", err))
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue
 		}
 		item.Logs = append(item.Logs, log)
 	}

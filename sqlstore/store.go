@@ -151,8 +151,43 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error { return mapError(fn(tx)) })
 }
 
-// inTx runs fn in a transaction and commits it when fn returns nil.
+// maxTxAttempts bounds how often a transaction that PostgreSQL aborted to
+// break a deadlock or a serialization conflict is run again.
+const maxTxAttempts = 3
+
+// inTx runs fn in a transaction and commits it when fn returns nil. A
+// transaction aborted by a deadlock or a serialization conflict is run
+// again, up to maxTxAttempts times in all, so fn must be safe to repeat.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	var err error
+	for range maxTxAttempts {
+		err = s.inTxOnce(ctx, fn)
+		if !isRetryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// isRetryable reports whether err is a deadlock (40P01) or a serialization
+// failure (40001), after which the same transaction may succeed.
+func isRetryable(err error) bool {
+	var retry *retryTxError
+	if errors.As(err, &retry) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+// retryTxError marks an error after which the whole transaction may succeed
+// when run again.
+type retryTxError struct{ err error }
+
+func (e *retryTxError) Error() string { return e.err.Error() }
+func (e *retryTxError) Unwrap() error { return e.err }
+
+func (s *Store) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return mapError(fmt.Errorf("begin transaction: %w", err))
@@ -217,9 +252,22 @@ func newID() string {
 // validID reports whether id is a UUID. Ids come from URLs and bodies;
 // PostgreSQL rejects a malformed uuid with an error, so lookups check first
 // and answer "not found".
+// Only the canonical lower-case form is valid: PostgreSQL would match an
+// upper-case id where SQLite would not, and ids are also cache keys.
 func validID(id string) bool {
-	_, err := uuid.Parse(id)
-	return err == nil && len(id) == 36
+	parsed, err := uuid.Parse(id)
+	return err == nil && parsed.String() == id
+}
+
+// isForeignKeyViolation reports whether err is a foreign key violation, as
+// when a row refers to an account or destination deleted a moment before.
+func isForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23503"
+	}
+	var liteErr *sqlite.Error
+	return errors.As(err, &liteErr) && liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }
 
 // isUniqueViolation reports whether err is a unique constraint violation,

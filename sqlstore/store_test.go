@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -526,5 +527,68 @@ func TestReplay(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, datapusher.StatusFailed, got.Status)
 		})
+	})
+}
+
+func TestConcurrentDeletes(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, store *sqlstore.Store) {
+		ctx := context.Background()
+		owner := createUser(t, store, "owner@example.com")
+		account := createAccount(t, store, owner, "Deleting")
+		kept := createDestination(t, store, account, "POST")
+		gone := createDestination(t, store, account, "POST")
+		require.NoError(t, store.DeleteDestination(ctx, gone.ID))
+
+		t.Run("DeletedDestinationIsSkipped", func(t *testing.T) {
+			item := &sqlstore.NewEvent{
+				Event:        &datapusher.Event{AccountID: account.AccountID, EventID: "after-delete", Body: json.RawMessage(`{}`)},
+				Destinations: []*datapusher.Destination{kept, gone},
+			}
+			require.NoError(t, store.InsertEvents(ctx, []*sqlstore.NewEvent{item}, nil))
+			require.Len(t, item.Logs, 1)
+			require.Equal(t, kept.ID, item.Logs[0].DestinationID)
+		})
+		t.Run("DeletedAccountIsUnauthenticated", func(t *testing.T) {
+			doomed := createAccount(t, store, owner, "Doomed")
+			require.NoError(t, store.DeleteAccount(ctx, doomed.AccountID))
+			item := &sqlstore.NewEvent{
+				Event: &datapusher.Event{AccountID: doomed.AccountID, EventID: "late", Body: json.RawMessage(`{}`)},
+			}
+			err := store.InsertEvents(ctx, []*sqlstore.NewEvent{item}, nil)
+			require.Equal(t, datapusher.EUNAUTHORIZED, datapusher.ErrorCode(err))
+		})
+		t.Run("UpperCaseIDIsNotFound", func(t *testing.T) {
+			_, err := store.Account(ctx, strings.ToUpper(account.AccountID))
+			require.Equal(t, datapusher.ENOTFOUND, datapusher.ErrorCode(err))
+			_, err = store.Destination(ctx, strings.ToUpper(kept.ID))
+			require.Equal(t, datapusher.ENOTFOUND, datapusher.ErrorCode(err))
+		})
+	})
+}
+
+func TestInvitationSetsOnlyFirstPassword(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, store *sqlstore.Store) {
+		ctx := context.Background()
+		owner := createUser(t, store, "owner@example.com")
+		account := createAccount(t, store, owner, "Invites")
+		invited := &datapusher.User{Email: "invited@example.com"}
+		require.NoError(t, store.CreateUser(ctx, invited))
+		expires := time.Now().Add(time.Hour)
+		require.NoError(t, store.CreateInvitation(ctx, "first", invited.ID, account.AccountID, expires))
+		require.NoError(t, store.CreateInvitation(ctx, "second", invited.ID, account.AccountID, expires))
+
+		_, err := store.AcceptInvitation(ctx, "first", "password-1")
+		require.NoError(t, err)
+		_, err = store.AcceptInvitation(ctx, "second", "password-2")
+		require.Equal(t, datapusher.EINVALID, datapusher.ErrorCode(err), "other invitations are used up")
+
+		require.NoError(t, store.CreateInvitation(ctx, "third", invited.ID, account.AccountID, expires))
+		_, err = store.AcceptInvitation(ctx, "third", "password-3")
+		require.Equal(t, datapusher.EINVALID, datapusher.ErrorCode(err), "a user with a password cannot be reset by invitation")
+		u, err := store.UserByID(ctx, invited.ID)
+		require.NoError(t, err)
+		require.Equal(t, "password-1", u.PasswordHash)
 	})
 }

@@ -143,8 +143,10 @@ func (s *Store) CreateInvitation(ctx context.Context, tokenHash, userID, account
 	return nil
 }
 
-// AcceptInvitation sets the password of the invited user and uses up the
-// invitation. An unknown, used or expired token is rejected.
+// AcceptInvitation sets the password of the invited user and uses up every
+// open invitation of that user. An unknown, used or expired token is
+// rejected, and so is any token once the user has a password, so an
+// invitation can only ever set a user's first password.
 func (s *Store) AcceptInvitation(ctx context.Context, tokenHash, passwordHash string) (*datapusher.User, error) {
 	var userID string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -157,10 +159,18 @@ func (s *Store) AcceptInvitation(ctx context.Context, tokenHash, passwordHash st
 		} else if err != nil {
 			return mapError(fmt.Errorf("use invitation: %w", err))
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3`,
-			passwordHash, nowArg, userID)
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, updated_at = $2
+			WHERE id = $3 AND password_hash = ''`, passwordHash, nowArg, userID)
 		if err != nil {
 			return mapError(fmt.Errorf("set password: %w", err))
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return datapusher.FieldError("token", "Invalid or expired invitation token.")
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE invitations SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL`,
+			nowArg, userID)
+		if err != nil {
+			return mapError(fmt.Errorf("use other invitations: %w", err))
 		}
 		return nil
 	})
