@@ -115,8 +115,9 @@ func TestDocumentOperations(t *testing.T) {
 	}
 }
 
-// checkResponses checks that op has a success response and that every
-// error response with a body shows an example of it.
+// checkResponses checks that op has a success response, that a 304
+// response has no body, and that every error response has a body with an
+// example.
 func checkResponses(t *testing.T, op *openapi3.Operation) {
 	t.Helper()
 	successes := 0
@@ -125,6 +126,10 @@ func checkResponses(t *testing.T, op *openapi3.Operation) {
 		assert.NotEmpty(t, response.Description, "response %s description", code)
 		if strings.HasPrefix(code, "2") {
 			successes++
+			continue
+		}
+		if code == "304" {
+			assert.Empty(t, response.Content, "response 304 has a body")
 			continue
 		}
 		for mediaType, content := range response.Content {

@@ -66,7 +66,7 @@ func TestSwaggerUIShowsOperationParameters(t *testing.T) {
 	for _, p := range params {
 		got = append(got, p[2]+" "+p[1])
 	}
-	assert.Equal(t, []string{"path account_id", "header X-Request-ID"}, got)
+	assert.Equal(t, []string{"path account_id", "header X-Request-ID", "header If-None-Match"}, got)
 	if t.Failed() {
 		t.Logf("rendered DOM, first 4000 bytes:\n%.4000s\nchromium log:\n%s", page, log)
 	}

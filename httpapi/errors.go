@@ -113,7 +113,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.logger.DebugContext(r.Context(), "request rejected",
 			"code", code, "status", status, "request_id", RequestIDFromContext(r.Context()))
 	}
-	if status == http.StatusUnauthorized {
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
 	}
 	writeJSON(w, status, errorBody(err, code))

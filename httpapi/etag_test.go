@@ -77,9 +77,9 @@ func TestETagOnAPIReads(t *testing.T) {
 		req := httptest.NewRequest("GET", "/api/accounts/", nil)
 		req.Header.Set("Authorization", "Bearer "+fx.admin.access)
 		req.Header.Set("If-None-Match", tag)
-		rec := httptest.NewRecorder()
-		fx.server.Handler().ServeHTTP(rec, req)
-		require.Equal(t, http.StatusNotModified, rec.Code)
-		require.Empty(t, rec.Body.String())
+		resp := serveRequest(t, fx.server.Handler(), req, nil)
+		require.Equal(t, http.StatusNotModified, resp.status)
+		require.Empty(t, resp.body)
+		require.Equal(t, tag, resp.header.Get("ETag"))
 	})
 }

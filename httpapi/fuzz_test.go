@@ -122,7 +122,7 @@ func FuzzListQuery(f *testing.F) {
 		"ordering=account_name", "search=%25_%5C", "http_method=get", "cursor=eyJ0IjoiMjAyNiIsImkiOiJ4In0",
 		"cursor=eyJpIjoiMDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwIn0", "page=1&page=2", "a=%zz",
 		"from=0001-01-01T00:00:00Z&to=0001-01-02T00:00:00Z", "from=9999-12-31T00:00:00Z&to=9999-12-31T23:59:59Z",
-		"to=0000-01-01T00:00:00Z", "from=2026-01-01T00:00:00-23:59&to=2026-01-01T00:00:00%2B23:59",
+		"to=0000-01-01T00:00:00Z", "to=0001-01-01T12:00:00Z", "to=9999-12-31T23:00:00-02:00", "from=2026-01-01T00:00:00-23:59&to=2026-01-01T00:00:00%2B23:59",
 	} {
 		f.Add(seed)
 	}
@@ -140,14 +140,14 @@ func FuzzListQuery(f *testing.F) {
 					req := httptest.NewRequest("GET", path, nil)
 					req.URL.RawQuery = rawQuery
 					req.Header.Set("Authorization", "Bearer "+p.access)
-					rec := httptest.NewRecorder()
-					fx.server.Handler().ServeHTTP(rec, req)
-					if rec.Code >= 500 {
+					resp := serveRequest(t, fx.server.Handler(), req, nil)
+					if resp.status >= 500 {
 						t.Fatalf("GET %s?%s as %s on %s: %d %s", path, rawQuery, p.name,
-							fx.store.Dialect(), rec.Code, rec.Body)
+							fx.store.Dialect(), resp.status, resp.body)
 					}
-					if rec.Code != http.StatusOK && rec.Code != http.StatusBadRequest && rec.Code != http.StatusNotFound {
-						t.Fatalf("GET %s?%s: unexpected status %d", path, rawQuery, rec.Code)
+					if resp.status != http.StatusOK && resp.status != http.StatusBadRequest &&
+						resp.status != http.StatusNotFound {
+						t.Fatalf("GET %s?%s: unexpected status %d", path, rawQuery, resp.status)
 					}
 				}
 			}
@@ -216,10 +216,10 @@ func FuzzWriteBodies(f *testing.F) {
 			} {
 				req := httptest.NewRequest(target[0], target[1], strings.NewReader(filled))
 				req.Header.Set("Authorization", "Bearer "+fx.admin.access)
-				rec := httptest.NewRecorder()
-				fx.server.Handler().ServeHTTP(rec, req)
-				if rec.Code >= 500 {
-					t.Fatalf("%s %s on %s with %q: %d %s", target[0], target[1], fx.store.Dialect(), filled, rec.Code, rec.Body)
+				resp := serveRequest(t, fx.server.Handler(), req, []byte(filled))
+				if resp.status >= 500 {
+					t.Fatalf("%s %s on %s with %q: %d %s", target[0], target[1], fx.store.Dialect(), filled,
+						resp.status, resp.body)
 				}
 			}
 		}

@@ -78,17 +78,12 @@ func readMemberUser(f *form, m *datapusher.Member) {
 	}
 }
 
-// inviteIfNeeded creates an invitation when the member's user has no
-// password yet, and returns its token, or "" when none was needed.
+// inviteIfNeeded creates an invitation when adding the member created its
+// user, and returns its token, or "" when none was needed. Only that first
+// invitation can set the user's password.
 func (s *Server) inviteIfNeeded(r *http.Request, m *datapusher.Member, created bool) (string, error) {
 	if !created {
-		invited, err := s.store.UserByID(r.Context(), m.UserID)
-		if err != nil {
-			return "", err
-		}
-		if invited.HasPassword() {
-			return "", nil
-		}
+		return "", nil
 	}
 	token := randomToken()
 	expiresAt := s.now().Add(s.cfg.InvitationTTL)

@@ -120,14 +120,23 @@ func TestInvitation(t *testing.T) {
 			resp = fx.do("POST", "/api/users/accept-invite/", nil, map[string]any{"token": token, "password": "long enough now"})
 			require.Equal(t, http.StatusOK, resp.status, "a rejected password does not use the token up")
 		})
-		t.Run("PendingUserInvitedAgain", func(t *testing.T) {
-			invite("pending@example.com")
-			other := fx.createAccount(fx.admin, "Second")
-			resp := fx.do("POST", "/api/account-members/", fx.admin, map[string]any{
+		t.Run("PendingUserCannotBeInvitedAgain", func(t *testing.T) {
+			token := invite("pending@example.com")
+			other := fx.createAccount(fx.outsider, "Second")
+			resp := fx.do("POST", "/api/account-members/", fx.outsider, map[string]any{
+				"account_id": other.AccountID, "email": "pending@example.com", "role_id": 1,
+			})
+			require.Equal(t, http.StatusBadRequest, resp.status, "a second invitation could take the user over")
+			require.Contains(t, resp.object(t), "email")
+			require.NotContains(t, string(resp.body), "invitation_token")
+
+			resp = fx.do("POST", "/api/users/accept-invite/", nil, map[string]any{"token": token, "password": "first and only"})
+			require.Equal(t, http.StatusOK, resp.status)
+			resp = fx.do("POST", "/api/account-members/", fx.outsider, map[string]any{
 				"account_id": other.AccountID, "email": "pending@example.com", "role_id": 2,
 			})
-			require.Equal(t, http.StatusCreated, resp.status)
-			require.NotEmpty(t, resp.object(t)["invitation_token"], "a user without a password gets a new invitation")
+			require.Equal(t, http.StatusCreated, resp.status, "once the password is set the user can be added")
+			require.NotContains(t, resp.object(t), "invitation_token")
 		})
 	})
 }

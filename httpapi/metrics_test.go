@@ -105,9 +105,8 @@ func TestRequestMetrics(t *testing.T) {
 		// ServeMux sets r.Pattern to the raw path when it redirects a
 		// CONNECT request, which must not become a label.
 		req := httptest.NewRequest("CONNECT", "/api/accounts/"+fx.account.AccountID, nil)
-		rec := httptest.NewRecorder()
-		fx.server.Handler().ServeHTTP(rec, req)
-		require.Equal(t, http.StatusTemporaryRedirect, rec.Code)
+		resp := serveRequest(t, fx.server.Handler(), req, nil)
+		require.Equal(t, http.StatusTemporaryRedirect, resp.status)
 		require.Equal(t, float64(1), requests(map[string]string{"route": "unmatched", "method": "other"}))
 	})
 	t.Run("NoRawPaths", func(t *testing.T) {
@@ -138,11 +137,10 @@ func TestIncomingMetrics(t *testing.T) {
 	s := NewServer(Config{SecretKey: testSecretKey, Metrics: m}, fx.store, events, slog.New(slog.DiscardHandler))
 	send := func() *response {
 		t.Helper()
-		req := httptest.NewRequest("POST", "/server/incoming_data", strings.NewReader(`{"a": 1}`))
+		body := `{"a": 1}`
+		req := httptest.NewRequest("POST", "/server/incoming_data", strings.NewReader(body))
 		req.Header.Set("CL-X-TOKEN", "token")
-		rec := httptest.NewRecorder()
-		s.Handler().ServeHTTP(rec, req)
-		return &response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+		return serveRequest(t, s.Handler(), req, []byte(body))
 	}
 	accepted := func(duplicate string) float64 {
 		return counterValue(t, m, "datapusher_events_accepted_total", map[string]string{"duplicate": duplicate})

@@ -47,10 +47,9 @@ func TestMiddleware(t *testing.T) {
 		req := httptest.NewRequest("GET", "/api/users/me/", nil)
 		req.Header.Set("X-Request-ID", "trace-42")
 		req.Header.Set("Authorization", "Bearer "+fx.admin.access)
-		rec := httptest.NewRecorder()
-		fx.server.Handler().ServeHTTP(rec, req)
-		require.Equal(t, http.StatusOK, rec.Code)
-		require.Equal(t, "trace-42", rec.Header().Get("X-Request-ID"))
+		resp := serveRequest(t, fx.server.Handler(), req, nil)
+		require.Equal(t, http.StatusOK, resp.status)
+		require.Equal(t, "trace-42", resp.header.Get("X-Request-ID"))
 	})
 	t.Run("GeneratesRequestID", func(t *testing.T) {
 		resp := fx.do("GET", "/api/users/me/", fx.admin, nil)
@@ -61,7 +60,7 @@ func TestMiddleware(t *testing.T) {
 		req := httptest.NewRequest("GET", "/api/accounts/"+fx.account.AccountID+"/", nil)
 		req.Header.Set("X-Request-ID", "log-line-check")
 		req.Header.Set("Authorization", "Bearer "+fx.normal.access)
-		fx.server.Handler().ServeHTTP(httptest.NewRecorder(), req)
+		serveRequest(t, fx.server.Handler(), req, nil)
 
 		var lines []map[string]any
 		for _, line := range strings.Split(strings.TrimSpace(fx.logs.String()), "\n") {

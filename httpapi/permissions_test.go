@@ -66,6 +66,9 @@ func (w *world) path(routePath string) string {
 		id = w.log.ID
 	}
 	routePath = strings.ReplaceAll(routePath, "{account_id}", w.account.AccountID)
+	if strings.HasPrefix(routePath, "/riverui/") {
+		routePath = strings.ReplaceAll(routePath, "{path...}", "api/states")
+	}
 	routePath = strings.ReplaceAll(routePath, "{path...}", "swagger-ui.css")
 	return strings.ReplaceAll(routePath, "{id}", id)
 }
@@ -170,6 +173,10 @@ var permissionMatrix = map[Route]matrixRow{
 	{"GET", "/api/schema/"}:       {noBody, everyone(200)},
 	{"GET", "/swagger/"}:          {noBody, everyone(200)},
 	{"GET", "/swagger/{path...}"}: {noBody, everyone(200)},
+
+	// The queue dashboard is for superusers, who may also sign in with
+	// Basic credentials (tested in riverui_test.go).
+	{"", "/riverui/{path...}"}: {noBody, expect{403, 403, 403, 200, 401}},
 
 	// Senders authenticate with an app secret token, never a JWT, so every
 	// persona is rejected. The "" rows (every other method) are sent as GET.

@@ -26,12 +26,12 @@ type route struct {
 // are added.
 func (s *Server) routes() []route {
 	return []route{
-		{Route{"POST", "/api/users/register/"}, s.public(s.handleRegister)},
+		{Route{"POST", "/api/users/register/"}, s.public(s.ipLimited(s.handleRegister))},
 		{Route{"POST", "/api/token/"}, s.public(s.handleToken)},
-		{Route{"POST", "/api/token/refresh/"}, s.public(s.handleRefreshToken)},
+		{Route{"POST", "/api/token/refresh/"}, s.public(s.ipLimited(s.handleRefreshToken))},
 		{Route{"POST", "/api/users/logout/"}, s.authed(s.handleLogout)},
 		{Route{"GET", "/api/users/me/"}, s.authed(s.handleMe)},
-		{Route{"POST", "/api/users/accept-invite/"}, s.public(s.handleAcceptInvite)},
+		{Route{"POST", "/api/users/accept-invite/"}, s.public(s.ipLimited(s.handleAcceptInvite))},
 
 		{Route{"GET", "/api/roles/"}, s.authed(s.handleListRoles)},
 
@@ -75,6 +75,7 @@ func (s *Server) routes() []route {
 		{Route{"GET", "/api/schema/"}, s.optional(s.cfg.SchemaHandler)},
 		{Route{"GET", "/swagger/"}, s.optional(s.cfg.DocsHandler)},
 		{Route{"GET", "/swagger/{path...}"}, s.optional(s.cfg.DocsHandler)},
+		{Route{"", "/riverui/{path...}"}, s.superusersOnly(s.cfg.RiverUIHandler)},
 
 		// Senders authenticate with the account's app secret token, which
 		// handleIncomingData checks. It also handles every other method.

@@ -29,6 +29,7 @@ const (
 
 	DefaultAPIRatePerSecond       = 20
 	DefaultLoginFailuresPerMinute = 5
+	DefaultPublicRatePerMinute    = 60
 )
 
 // Config holds the settings of the management API.
@@ -74,6 +75,11 @@ type Config struct {
 	// POST /api/token/ responds with 429. Successful sign-ins do not count.
 	LoginFailuresPerMinute int
 
+	// PublicRatePerMinute is how many requests per minute one client IP may
+	// make to the routes that need no sign-in and run bcrypt or issue
+	// tokens: register, token refresh and accept-invite. Default 60.
+	PublicRatePerMinute int
+
 	// OnAccountChange is called after every committed change that affects
 	// the lookups of incoming data (an account's fields, its app secret
 	// token or its destinations), before the response is written, so that
@@ -97,6 +103,10 @@ type Config struct {
 	MetricsHandler http.Handler
 	SchemaHandler  http.Handler
 	DocsHandler    http.Handler
+
+	// RiverUIHandler serves the job queue dashboard under /riverui/, to
+	// superusers only. When nil the route answers 404.
+	RiverUIHandler http.Handler
 }
 
 func (c Config) withDefaults() Config {
@@ -121,6 +131,9 @@ func (c Config) withDefaults() Config {
 	if c.APIRatePerSecond <= 0 {
 		c.APIRatePerSecond = DefaultAPIRatePerSecond
 	}
+	if c.PublicRatePerMinute <= 0 {
+		c.PublicRatePerMinute = DefaultPublicRatePerMinute
+	}
 	if c.LoginFailuresPerMinute <= 0 {
 		c.LoginFailuresPerMinute = DefaultLoginFailuresPerMinute
 	}
@@ -141,6 +154,9 @@ type Server struct {
 	// patterns contains the ServeMux pattern of every route, which the
 	// request metrics accept as route labels.
 	patterns map[string]bool
+
+	// basicAuth remembers verified Basic credentials of the queue dashboard.
+	basicAuth credentialCache
 
 	handler http.Handler
 }

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/datapusher/datapusher"
+	"github.com/datapusher/datapusher/apidocs/apidocstest"
 	"github.com/datapusher/datapusher/internal/testdb"
 	"github.com/datapusher/datapusher/sqlstore"
 )
@@ -164,7 +164,7 @@ func newFixture(t testing.TB, store *sqlstore.Store, cfg Config) *fixture {
 	}
 	for name, h := range map[string]*http.Handler{
 		"health": &cfg.HealthHandler, "ready": &cfg.ReadyHandler, "metrics": &cfg.MetricsHandler,
-		"schema": &cfg.SchemaHandler, "docs": &cfg.DocsHandler,
+		"schema": &cfg.SchemaHandler, "docs": &cfg.DocsHandler, "riverui": &cfg.RiverUIHandler,
 	} {
 		if *h == nil {
 			*h = stubHandler(name)
@@ -292,29 +292,81 @@ func (fx *fixture) do(method, path string, as *persona, body any) *response {
 
 func doRequest(t testing.TB, h http.Handler, method, path string, as *persona, body any) *response {
 	t.Helper()
-	var reader io.Reader
+	req, reqBody := newRequest(t, method, path, as, body)
+	return serveRequest(t, h, req, reqBody)
+}
+
+// newRequest returns a server request as the persona, and its body. A
+// string or []byte body is sent as is, and any other body is encoded as
+// JSON.
+func newRequest(t testing.TB, method, path string, as *persona, body any) (*http.Request, []byte) {
+	t.Helper()
+	var reqBody []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		reader = strings.NewReader(b)
+		reqBody = []byte(b)
 	case []byte:
-		reader = bytes.NewReader(b)
+		reqBody = b
 	default:
 		encoded, err := json.Marshal(b)
 		require.NoError(t, err)
-		reader = bytes.NewReader(encoded)
+		reqBody = encoded
 	}
-	req := httptest.NewRequest(method, path, reader)
-	if reader != nil {
+	req := httptest.NewRequest(method, path, bytes.NewReader(reqBody))
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if as != nil && as.access != "" {
 		req.Header.Set("Authorization", "Bearer "+as.access)
 	}
+	return req, reqBody
+}
+
+// serveRequest serves req, whose body is reqBody, records the response body
+// for the secret token scan and checks the request and response against the
+// OpenAPI document.
+func serveRequest(t testing.TB, h http.Handler, req *http.Request, reqBody []byte) *response {
+	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	responses.add(method, req.URL.Path, rec.Body.Bytes())
+	responses.add(req.Method, req.URL.Path, rec.Body.Bytes())
+	result := rec.Result()
+	if documented(req.URL.Path) {
+		apiDocs(t).Check(t, req, reqBody, result, rec.Body.Bytes())
+	}
 	return &response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+}
+
+var (
+	apiDocsOnce      sync.Once
+	apiDocsValidator *apidocstest.Validator
+)
+
+// apiDocs returns the validator of every response that the tests receive.
+// The first caller's t loads the OpenAPI document and reports it if it
+// does not load, and every later test fails without loading it again.
+func apiDocs(t testing.TB) *apidocstest.Validator {
+	t.Helper()
+	apiDocsOnce.Do(func() { apiDocsValidator = apidocstest.NewValidator(t) })
+	if apiDocsValidator == nil {
+		t.Fatal("openapi.yaml did not load; the first test that sent a request shows why")
+	}
+	return apiDocsValidator
+}
+
+// documented reports whether responses for path are checked against the
+// OpenAPI document. The operational routes and the queue dashboard are
+// not, because the fixture serves them with stubHandler, whose
+// {"stub": name} body is not the real handlers' body. The packages of the
+// real handlers test those, and TestOperationalRoutesMatchOpenAPI checks
+// the real health and metrics handlers against the document.
+func documented(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/metrics", "/api/schema/":
+		return false
+	}
+	return !strings.HasPrefix(path, "/swagger/") && !strings.HasPrefix(path, "/riverui/")
 }
 
 // checkLogs fails the test when the server logged a password or a token.

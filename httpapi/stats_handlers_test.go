@@ -75,6 +75,12 @@ func TestAccountStats(t *testing.T) {
 			require.Equal(t, "2026-05-07T13:00:00Z", resp.object(t)["from"])
 			require.Equal(t, float64(1), resp.object(t)["events"])
 		})
+		t.Run("YearOne", func(t *testing.T) {
+			resp := get(fx.admin, url.Values{"to": {"0001-01-01T12:00:00Z"}})
+			require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+			require.Equal(t, "0000-12-31T12:00:00Z", resp.object(t)["from"])
+			require.Equal(t, float64(0), resp.object(t)["events"])
+		})
 		t.Run("NinetyDays", func(t *testing.T) {
 			resp := get(fx.admin, url.Values{"from": {"2026-02-09T12:00:00Z"}})
 			require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
@@ -91,6 +97,12 @@ func TestAccountStats(t *testing.T) {
 			"FromInFuture":  {url.Values{"from": {"2026-05-11T00:00:00Z"}}, "to"},
 			"WindowTooWide": {url.Values{"from": {"2026-02-09T11:59:59Z"}}, "to"},
 			"YearWindow":    {url.Values{"from": {"2025-01-01T00:00:00Z"}, "to": {"2026-01-01T00:00:00Z"}}, "to"},
+
+			// The response repeats from and to, and encoding/json cannot
+			// encode years outside 0 to 9999.
+			"ToInYearZero":   {url.Values{"to": {"0000-01-01T00:00:00Z"}}, "to"},
+			"FromInYearZero": {url.Values{"from": {"0000-12-31T00:00:00Z"}, "to": {"0001-01-01T00:00:00Z"}}, "from"},
+			"ToPastYear9999": {url.Values{"from": {"9999-12-31T00:00:00Z"}, "to": {"9999-12-31T23:00:00-02:00"}}, "to"},
 		}
 		for name, tc := range cases {
 			t.Run("Rejects"+name, func(t *testing.T) {

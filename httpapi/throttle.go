@@ -27,6 +27,24 @@ func (s *Server) checkAPILimit(w http.ResponseWriter, r *http.Request, user *dat
 	return throttled(w, result)
 }
 
+// ipLimited wraps h with the per-IP limit of public routes.
+func (s *Server) ipLimited(h func(w http.ResponseWriter, r *http.Request) error) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if s.cfg.Limiter == nil {
+			return h(w, r)
+		}
+		result, err := s.cfg.Limiter.Allow(r.Context(), "public-ip:"+clientIP(r), ratelimit.PerMinute(s.cfg.PublicRatePerMinute))
+		if err != nil {
+			return fmt.Errorf("check public rate limit: %w", err)
+		}
+		if !result.Allowed {
+			s.cfg.Metrics.RateLimited("public")
+			return throttled(w, result)
+		}
+		return h(w, r)
+	}
+}
+
 // loginLimitKeys returns the rate limit keys of a sign-in attempt: one for
 // the email address, normalized as the store does, and one for the client IP.
 func loginLimitKeys(r *http.Request, email string) []string {

@@ -189,10 +189,7 @@ func (fx *fixture) signInFrom(t *testing.T, remoteAddr, email, password string, 
 		req.Header[name] = values
 	}
 	req.RemoteAddr = remoteAddr
-	rec := httptest.NewRecorder()
-	fx.server.Handler().ServeHTTP(rec, req)
-	responses.add(req.Method, req.URL.Path, rec.Body.Bytes())
-	return &response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	return serveRequest(t, fx.server.Handler(), req, []byte(body))
 }
 
 func TestLoginRateLimit(t *testing.T) {
@@ -334,4 +331,24 @@ func TestThrottledMessage(t *testing.T) {
 		require.Equal(t, tc.want, datapusher.ErrorMessage(err))
 		require.Equal(t, strings.Fields(tc.want)[6], rec.Header().Get("Retry-After"))
 	}
+}
+
+func TestPublicRateLimit(t *testing.T) {
+	t.Parallel()
+	newConfig := func() Config {
+		return Config{Limiter: newRecordingLimiter(), PublicRatePerMinute: 2, Metrics: metrics.New(nil)}
+	}
+	forEachDialectWith(t, newConfig, func(t *testing.T, fx *fixture) {
+		register := func(email string) *response {
+			return fx.do("POST", "/api/users/register/", nil, map[string]any{"email": email, "password": "a long password"})
+		}
+		require.Equal(t, http.StatusCreated, register("one@example.test").status)
+		require.Equal(t, http.StatusCreated, register("two@example.test").status)
+		requireThrottled(t, register("three@example.test"), 60)
+
+		resp := fx.do("POST", "/api/users/accept-invite/", nil, map[string]any{"token": "x", "password": "a long password"})
+		require.Equal(t, http.StatusTooManyRequests, resp.status, "the limit is per client IP across public routes")
+		require.Equal(t, float64(2), counterValue(t, fx.server.cfg.Metrics, "datapusher_rate_limited_total",
+			map[string]string{"scope": "public"}))
+	})
 }

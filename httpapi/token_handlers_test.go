@@ -195,10 +195,9 @@ func TestAccessTokenValidation(t *testing.T) {
 			t.Run("Rejects"+name, func(t *testing.T) {
 				req := httptest.NewRequest("GET", "/api/users/me/", nil)
 				req.Header.Set("Authorization", header)
-				rec := httptest.NewRecorder()
-				fx.server.Handler().ServeHTTP(rec, req)
-				require.Equal(t, http.StatusUnauthorized, rec.Code)
-				require.JSONEq(t, `{"detail": "`+msgNotAuthenticated+`"}`, rec.Body.String())
+				resp := serveRequest(t, fx.server.Handler(), req, nil)
+				require.Equal(t, http.StatusUnauthorized, resp.status)
+				require.JSONEq(t, `{"detail": "`+msgNotAuthenticated+`"}`, string(resp.body))
 			})
 		}
 	})

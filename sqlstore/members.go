@@ -65,12 +65,20 @@ func (s *Store) MemberRole(ctx context.Context, accountID, userID string) (int, 
 	return roleID, nil
 }
 
+// msgInvitationPending rejects adding a user who was invited but has not
+// set a password yet. Only the invitation that created the user can set its
+// first password, so another account cannot obtain a second one.
+const msgInvitationPending = "This user has not accepted their invitation yet; add them once they have set a password."
+
 // CreateMember adds a user to an account. When m.UserID is empty and email
 // names no user, a user without a password is created first, and created
 // reports that, so the caller can send an invitation.
 func (s *Store) CreateMember(ctx context.Context, m *datapusher.Member, actorID string) (created bool, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		created = false
+		field := "user_id"
 		if m.UserID == "" {
+			field = "email"
 			user := &datapusher.User{Email: m.Email}
 			err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE email = $1`, normalizeEmail(m.Email)).Scan(&m.UserID)
 			if errors.Is(err, sql.ErrNoRows) {
@@ -79,6 +87,15 @@ func (s *Store) CreateMember(ctx context.Context, m *datapusher.Member, actorID 
 				}
 				m.UserID, created = user.ID, true
 			} else if err != nil {
+				return mapError(fmt.Errorf("select user: %w", err))
+			}
+		}
+		if !created {
+			var pending bool
+			err := tx.QueryRowContext(ctx, `SELECT password_hash = '' FROM users WHERE id = $1`, m.UserID).Scan(&pending)
+			if err == nil && pending {
+				return datapusher.FieldError(field, msgInvitationPending)
+			} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return mapError(fmt.Errorf("select user: %w", err))
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -116,8 +117,12 @@ func NewValidator(t testing.TB) *Validator {
 // request body without one is checked as application/json.
 //
 // A HEAD request is checked as the GET operation of its path, without a
-// response body. A 404 for a path that the document does not have, and a
-// 405 for a method that the path does not take, match the document.
+// response body. A request that matches no operation gets the responses
+// that the document's description promises for it. A path that the
+// document does not have gets 404. A documented path without its trailing
+// slash gets a 307 redirect to the path with it. A method that the path
+// does not take gets 405 with an Allow header, and OPTIONS gets 200 with
+// an Allow header.
 func (v *Validator) Check(t testing.TB, req *http.Request, reqBody []byte, resp *http.Response, respBody []byte) {
 	t.Helper()
 	name := req.Method + " " + req.URL.Path
@@ -129,7 +134,7 @@ func (v *Validator) Check(t testing.TB, req *http.Request, reqBody []byte, resp 
 	}
 	route, pathParams, err := v.router.FindRoute(routed)
 	if err != nil {
-		if msg := checkUnrouted(err, resp); msg != "" {
+		if msg := v.checkUnrouted(req, err, resp); msg != "" {
 			t.Errorf("%s: %s", name, msg)
 		}
 		return
@@ -163,10 +168,54 @@ func (v *Validator) Check(t testing.TB, req *http.Request, reqBody []byte, resp 
 		Options:                responseOptions,
 	}
 	responseInput.SetBodyBytes(respBody)
+	if unvalidatedStatuses[resp.StatusCode] {
+		if msg := retargetUnvalidatedStatus(responseInput, respBody); msg != "" {
+			t.Errorf("%s: response %d does not match openapi.yaml: %s", name, resp.StatusCode, msg)
+			return
+		}
+	}
 	if err := openapi3filter.ValidateResponse(ctx, responseInput); err != nil {
 		t.Errorf("%s: response %d does not match openapi.yaml:\n%v\nbody: %s",
 			name, resp.StatusCode, err, truncate(respBody, 2000))
 	}
+}
+
+// unvalidatedStatuses are the status codes whose responses
+// openapi3filter.ValidateResponse (kin-openapi v0.153.0) accepts without
+// looking at them, even when the operation does not document them.
+var unvalidatedStatuses = map[int]bool{
+	http.StatusMovedPermanently:  true,
+	http.StatusNotModified:       true,
+	http.StatusTemporaryRedirect: true,
+	http.StatusPermanentRedirect: true,
+}
+
+// standInStatus is the status code under which retargetUnvalidatedStatus
+// files a response, because ValidateResponse checks responses with it.
+const standInStatus = 299
+
+// retargetUnvalidatedStatus returns why a response with one of
+// unvalidatedStatuses does not match the operation: its status must be
+// documented, and a 304 response must have no body. Otherwise it points
+// input at a copy of the operation that documents the response under
+// standInStatus, so that ValidateResponse checks its headers and body, and
+// returns "".
+func retargetUnvalidatedStatus(input *openapi3filter.ResponseValidationInput, body []byte) string {
+	route := input.RequestValidationInput.Route
+	documented := route.Operation.Responses.Status(input.Status)
+	if documented == nil {
+		return "status is not supported"
+	}
+	if input.Status == http.StatusNotModified && len(body) > 0 {
+		return "a 304 response must have no body"
+	}
+	operation := *route.Operation
+	operation.Responses = openapi3.NewResponses(openapi3.WithStatus(standInStatus, documented))
+	standIn := *route
+	standIn.Operation = &operation
+	input.RequestValidationInput.Route = &standIn
+	input.Status = standInStatus
+	return ""
 }
 
 // schemaErrorMessage formats a schema error as the JSON pointer of the
@@ -185,25 +234,47 @@ func schemaErrorMessage(err *openapi3.SchemaError) string {
 }
 
 // checkUnrouted returns why a request that matches no operation does not
-// match the document, or "" when its response is the expected 404 or 405.
-func checkUnrouted(err error, resp *http.Response) string {
+// match the document, or "" when its response is one that Check accepts
+// for such a request.
+func (v *Validator) checkUnrouted(req *http.Request, err error, resp *http.Response) string {
 	switch {
 	case errors.Is(err, routers.ErrPathNotFound):
-		if resp.StatusCode == http.StatusNotFound {
+		switch resp.StatusCode {
+		case http.StatusNotFound:
 			return ""
+		case http.StatusTemporaryRedirect:
+			return v.checkSlashRedirect(req, resp)
 		}
 		return fmt.Sprintf("path is not in openapi.yaml, but the response status is %d", resp.StatusCode)
 	case errors.Is(err, routers.ErrMethodNotAllowed):
-		if resp.StatusCode != http.StatusMethodNotAllowed {
+		optionsOK := req.Method == http.MethodOptions && resp.StatusCode == http.StatusOK
+		if resp.StatusCode != http.StatusMethodNotAllowed && !optionsOK {
 			return fmt.Sprintf("method is not in openapi.yaml for this path, but the response status is %d",
 				resp.StatusCode)
 		}
 		if resp.Header.Get("Allow") == "" {
-			return "405 response has no Allow header"
+			return fmt.Sprintf("%d response has no Allow header", resp.StatusCode)
 		}
 		return ""
 	}
 	return fmt.Sprintf("find operation in openapi.yaml: %v", err)
+}
+
+// checkSlashRedirect returns "" when resp redirects req to its path with a
+// trailing slash and the document has that path, and otherwise why not.
+func (v *Validator) checkSlashRedirect(req *http.Request, resp *http.Response) string {
+	want := req.URL.Path + "/"
+	location, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || location.Path != want {
+		return fmt.Sprintf("path is not in openapi.yaml, and the 307 response redirects to %q instead of %q",
+			resp.Header.Get("Location"), want)
+	}
+	target := req.Clone(context.Background())
+	target.URL.Path, target.URL.RawPath = want, ""
+	if _, _, err := v.router.FindRoute(target); errors.Is(err, routers.ErrPathNotFound) {
+		return fmt.Sprintf("path is not in openapi.yaml, and neither is %s, which the 307 response redirects to", want)
+	}
+	return ""
 }
 
 // requestWithBody returns a copy of req that reads body, with Content-Type

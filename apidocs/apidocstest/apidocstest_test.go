@@ -86,13 +86,17 @@ const (
 	accountID   = "0b8e7c2a-4d1f-4a6e-8b3c-9e5d7f1a2c40"
 	userID      = "3f2c1a9e-5b7d-4e8a-9c1f-2a6b8d0e4f71"
 	accountJSON = `{"account_id": "` + accountID + `", "account_name": "Acme", "email": null,
-		"website": null, "rate_limit_per_second": null, "created_at": "2026-01-02T15:04:05.123456Z",
+		"website": null, "rate_limit_per_second": null, "log_retention_days": null,
+		"created_at": "2026-01-02T15:04:05.123456Z",
 		"updated_at": "2026-01-02T15:04:05.123456Z", "created_by": "` + userID + `", "updated_by": null`
 )
 
 var (
 	bearer   = http.Header{"Authorization": {"Bearer token"}}
 	appToken = http.Header{"Cl-X-Token": {"secret"}}
+
+	// etag is the ETag header of a 200 response to GET under /api/.
+	etag = http.Header{"ETag": {`"mC4bU0jVZ2N3sXk9QeLr7a1T"`}}
 )
 
 func TestCheckAcceptsDocumentedExchanges(t *testing.T) {
@@ -120,7 +124,7 @@ func TestCheckAcceptsDocumentedExchanges(t *testing.T) {
 		},
 		"GetAccount": {
 			method: "GET", target: "/api/accounts/" + accountID + "/", reqHeader: bearer,
-			status: 200, respBody: accountJSON + `}`,
+			status: 200, respBody: accountJSON + `}`, respHeader: etag,
 		},
 		"CreateAccountWithoutContentType": {
 			method: "POST", target: "/api/accounts/", reqHeader: bearer, reqBody: `{"account_name": "Acme"}`,
@@ -142,7 +146,7 @@ func TestCheckAcceptsDocumentedExchanges(t *testing.T) {
 			method: "POST", target: "/api/users/logout/", reqHeader: bearer, reqBody: `{"refresh": "r"}`, status: 205,
 		},
 		"HeadAsGet": {
-			method: "HEAD", target: "/api/roles/", reqHeader: bearer, status: 200,
+			method: "HEAD", target: "/api/roles/", reqHeader: bearer, status: 200, respHeader: etag,
 		},
 		"UnknownPathGets404": {
 			method: "GET", target: "/api/unknown/", status: 404, respBody: `{"detail": "Not found."}`,
@@ -151,9 +155,27 @@ func TestCheckAcceptsDocumentedExchanges(t *testing.T) {
 			method: "PATCH", target: "/api/roles/", reqHeader: bearer, status: 405,
 			respBody: `{"detail": "Method \"PATCH\" not allowed."}`, respHeader: http.Header{"Allow": {"GET, HEAD, OPTIONS"}},
 		},
+		"OptionsGets200WithAllow": {
+			method: "OPTIONS", target: "/api/destinations/" + accountID + "/", status: 200,
+			respHeader: http.Header{"Allow": {"GET, PUT, PATCH, DELETE, HEAD, OPTIONS"}},
+		},
+		"MissingSlashRedirects": {
+			method: "GET", target: "/api/accounts", status: 307,
+			respHeader: http.Header{"Location": {"/api/accounts/"}},
+		},
+		"MissingSlashRedirectsWithQuery": {
+			method: "GET", target: "/api/logs?status=failed", status: 307,
+			respHeader: http.Header{"Location": {"/api/logs/?status=failed"}},
+		},
+		"NotModified": {
+			method: "GET", target: "/api/roles/", reqHeader: http.Header{
+				"Authorization": {"Bearer token"}, "If-None-Match": etag["ETag"],
+			},
+			status: 304, respHeader: etag,
+		},
 		"ListWithFilters": {
 			method: "GET", target: "/api/logs/?status=failed&page_size=10&ordering=-processed_timestamp", reqHeader: bearer,
-			status: 200, respBody: `{"next": null, "previous": null, "results": []}`,
+			status: 200, respBody: `{"next": null, "previous": null, "results": []}`, respHeader: etag,
 		},
 	}
 	for name, e := range tests {
@@ -169,7 +191,7 @@ func TestCheckAcceptsClientRequest(t *testing.T) {
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer token")
 	resp := &http.Response{StatusCode: 200, Header: http.Header{
-		"Content-Type": {"application/json"}, "X-Request-Id": {"req-1"},
+		"Content-Type": {"application/json"}, "X-Request-Id": {"req-1"}, "Etag": etag["ETag"],
 	}}
 	body := []byte(`{"id": "` + userID + `", "email": "ada@example.com", "username": "", "is_superuser": false,
 		"created_at": "2026-01-02T15:04:05Z", "updated_at": "2026-01-02T15:04:05Z"}`)
@@ -210,11 +232,11 @@ func TestCheckReportsMismatches(t *testing.T) {
 		},
 		"WrongContentType": {
 			exchange{method: "GET", target: "/api/roles/", reqHeader: bearer, status: 200, respBody: `[]`,
-				respHeader: http.Header{"Content-Type": {"text/plain"}}},
+				respHeader: http.Header{"Content-Type": {"text/plain"}, "ETag": etag["ETag"]}},
 			"text/plain",
 		},
 		"AcceptedWithoutCredentials": {
-			exchange{method: "GET", target: "/api/roles/", status: 200, respBody: `[]`},
+			exchange{method: "GET", target: "/api/roles/", status: 200, respBody: `[]`, respHeader: etag},
 			"Authorization",
 		},
 		"AcceptedInvalidBody": {
@@ -225,7 +247,7 @@ func TestCheckReportsMismatches(t *testing.T) {
 		},
 		"AcceptedInvalidQuery": {
 			exchange{method: "GET", target: "/api/logs/?status=done", reqHeader: bearer,
-				status: 200, respBody: `{"next": null, "previous": null, "results": []}`},
+				status: 200, respBody: `{"next": null, "previous": null, "results": []}`, respHeader: etag},
 			"status",
 		},
 		"UndocumentedPath": {
@@ -239,6 +261,39 @@ func TestCheckReportsMismatches(t *testing.T) {
 		"MethodNotAllowedWithoutAllow": {
 			exchange{method: "PATCH", target: "/api/roles/", status: 405, respBody: `{"detail": "x"}`},
 			"Allow",
+		},
+		"OptionsWithoutAllow": {
+			exchange{method: "OPTIONS", target: "/api/roles/", status: 200},
+			"Allow",
+		},
+		"RedirectElsewhere": {
+			exchange{method: "GET", target: "/api/accounts", status: 307,
+				respHeader: http.Header{"Location": {"/api/roles/"}}},
+			"instead of",
+		},
+		"RedirectToUndocumentedPath": {
+			exchange{method: "GET", target: "/api/unknown", status: 307,
+				respHeader: http.Header{"Location": {"/api/unknown/"}}},
+			"neither is /api/unknown/",
+		},
+		"NotModifiedWithoutETag": {
+			exchange{method: "GET", target: "/api/roles/", reqHeader: bearer, status: 304},
+			`response header "ETag" missing`,
+		},
+		"NotModifiedWithBody": {
+			exchange{method: "GET", target: "/api/roles/", reqHeader: bearer, status: 304, respBody: `[]`,
+				respHeader: etag},
+			"must have no body",
+		},
+		"UndocumentedNotModified": {
+			exchange{method: "POST", target: "/api/accounts/", reqHeader: bearer, reqBody: `{"account_name": "A"}`,
+				status: 304, respHeader: etag},
+			"status is not supported",
+		},
+		"UndocumentedRedirect": {
+			exchange{method: "GET", target: "/api/roles/", reqHeader: bearer, status: 307,
+				respHeader: http.Header{"Location": {"/elsewhere/"}}},
+			"status is not supported",
 		},
 	}
 	for name, tt := range tests {
@@ -254,7 +309,7 @@ func TestCheckConcurrent(t *testing.T) {
 	v := NewValidator(t)
 	e := exchange{
 		method: "GET", target: "/api/accounts/" + accountID + "/", reqHeader: bearer,
-		status: 200, respBody: accountJSON + `}`,
+		status: 200, respBody: accountJSON + `}`, respHeader: etag,
 	}
 	var wg sync.WaitGroup
 	for range 8 {

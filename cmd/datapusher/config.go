@@ -51,6 +51,8 @@ type config struct {
 	InvitationTTL          time.Duration
 	IngestBatchSize        int
 	PprofAddr              string
+	PublicURL              string
+	PublicRatePerMinute    int
 }
 
 // envString returns the environment variable name, or fallback when unset.
@@ -136,6 +138,10 @@ func parseConfig(name string, args []string, stderr io.Writer) (*config, error) 
 		"age after which delivery logs are deleted, unless an account sets its own (DATAPUSHER_LOG_RETENTION)")
 	fs.DurationVar(&cfg.InvitationTTL, "invitation-ttl", envParsed("DATAPUSHER_INVITATION_TTL", 7*24*time.Hour, time.ParseDuration, &envErrs),
 		"lifetime of member invitation tokens (DATAPUSHER_INVITATION_TTL)")
+	fs.StringVar(&cfg.PublicURL, "public-url", envString("DATAPUSHER_PUBLIC_URL", ""),
+		"scheme and host of next and previous links, such as https://hooks.example.com; taken from each request when empty (DATAPUSHER_PUBLIC_URL)")
+	fs.IntVar(&cfg.PublicRatePerMinute, "public-rate-per-minute", envParsed("DATAPUSHER_PUBLIC_RATE_PER_MINUTE", 60, parseInt, &envErrs),
+		"requests per minute per client IP to register, token refresh and accept-invite (DATAPUSHER_PUBLIC_RATE_PER_MINUTE)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", envString("DATAPUSHER_PPROF_ADDR", ""),
 		"host:port that serves Go's profiler at /debug/pprof/; off when empty; keep it on loopback (DATAPUSHER_PPROF_ADDR)")
 	fs.IntVar(&cfg.IngestBatchSize, "ingest-batch-size", envParsed("DATAPUSHER_INGEST_BATCH_SIZE", 100, parseInt, &envErrs),
@@ -171,6 +177,7 @@ func (c *config) validate() error {
 		{"DATAPUSHER_MAX_RATE_LIMIT_PER_SECOND", int64(c.MaxRateLimitPerSecond)},
 		{"DATAPUSHER_API_RATE_PER_SECOND", int64(c.APIRatePerSecond)},
 		{"DATAPUSHER_LOGIN_FAILURES_PER_MINUTE", int64(c.LoginFailuresPerMinute)},
+		{"DATAPUSHER_PUBLIC_RATE_PER_MINUTE", int64(c.PublicRatePerMinute)},
 		{"DATAPUSHER_INGEST_BATCH_SIZE", int64(c.IngestBatchSize)},
 		{"DATAPUSHER_DELIVERY_TIMEOUT", int64(c.DeliveryTimeout)},
 		{"DATAPUSHER_CACHE_TTL", int64(c.CacheTTL)},

@@ -235,6 +235,8 @@ func serveHTTP(ctx context.Context, cfg *config, c components, logger *slog.Logg
 		Limiter:                limiter,
 		APIRatePerSecond:       cfg.APIRatePerSecond,
 		LoginFailuresPerMinute: cfg.LoginFailuresPerMinute,
+		PublicRatePerMinute:    cfg.PublicRatePerMinute,
+		PublicBaseURL:          cfg.PublicURL,
 		OnAccountChange:        invalidate,
 		Metrics:                c.metrics,
 		Enqueue:                c.queue.Enqueue,
