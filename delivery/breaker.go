@@ -51,7 +51,7 @@ func newBreakers(cfg BreakerConfig, m *metrics.Metrics) *breakers {
 	return &breakers{cfg: cfg, metrics: m, byID: make(map[string]*breakerEntry)}
 }
 
-// allow asks the destination's breaker for one attempt. It returns report,
+// allow requests one attempt from the destination's breaker. It returns report,
 // which takes the attempt's outcome (nil, errAttemptFailed or
 // errAttemptInterrupted), or ok false while the breaker is open.
 func (b *breakers) allow(destinationID string) (report func(error), ok bool) {
@@ -66,7 +66,7 @@ var (
 	errAttemptFailed = errors.New("delivery attempt failed")
 
 	// errAttemptInterrupted marks an attempt cut short by shutdown, which
-	// says nothing about the destination, so the breaker ignores it.
+	// reveals nothing about the destination, so the breaker ignores it.
 	errAttemptInterrupted = errors.New("delivery attempt interrupted")
 )
 

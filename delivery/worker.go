@@ -42,8 +42,14 @@ type Config struct {
 	// slow or hanging destination cannot take every worker. Default 10.
 	MaxPerDestination int
 
-	// BusyDelay is how long a delivery waits when its destination is at
-	// MaxPerDestination. Default 250 ms.
+	// BusyWait is how long a delivery waits in its worker for a free slot
+	// of its destination; a destination busy for longer, such as one that
+	// hangs, gets its deliveries snoozed for BusyDelay instead, which frees
+	// the worker. Default 200 ms.
+	BusyWait time.Duration
+
+	// BusyDelay is how long a snoozed delivery waits before it tries
+	// again. Default 250 ms.
 	BusyDelay time.Duration
 
 	// DisabledDelay is how long a delivery to a disabled destination waits
@@ -74,8 +80,8 @@ type Worker struct {
 	breakers *breakers
 	recorder *groupcommit.Committer[*attemptRecord]
 
-	mu       sync.Mutex
-	inFlight map[string]int
+	mu    sync.Mutex
+	slots map[string]chan struct{}
 }
 
 // attemptRecord is one attempt waiting to be written.
@@ -98,6 +104,9 @@ func NewWorker(store *sqlstore.Store, s *sender.Sender, cfg Config, logger *slog
 	if cfg.MaxPerDestination <= 0 {
 		cfg.MaxPerDestination = 10
 	}
+	if cfg.BusyWait <= 0 {
+		cfg.BusyWait = 200 * time.Millisecond
+	}
 	if cfg.BusyDelay <= 0 {
 		cfg.BusyDelay = 250 * time.Millisecond
 	}
@@ -109,7 +118,7 @@ func NewWorker(store *sqlstore.Store, s *sender.Sender, cfg Config, logger *slog
 	}
 	w := &Worker{
 		store: store, sender: s, logger: logger, cfg: cfg,
-		breakers: newBreakers(cfg.Breaker, cfg.Metrics), inFlight: make(map[string]int),
+		breakers: newBreakers(cfg.Breaker, cfg.Metrics), slots: make(map[string]chan struct{}),
 	}
 
 	// Attempts of concurrent deliveries are written together, so that under
@@ -181,7 +190,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	if !destination.Enabled {
 		return river.JobSnooze(w.cfg.DisabledDelay)
 	}
-	if !w.acquire(destination.ID) {
+	if !w.acquire(ctx, destination.ID) {
 		return river.JobSnooze(withJitter(w.cfg.BusyDelay))
 	}
 	defer w.release(destination.ID)
@@ -256,27 +265,48 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog,
 	}
 }
 
-func (w *Worker) acquire(destinationID string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.inFlight[destinationID] >= w.cfg.MaxPerDestination {
+// acquire takes one of the destination's MaxPerDestination slots, waiting
+// up to BusyWait for one to free up. It reports false when none did.
+func (w *Worker) acquire(ctx context.Context, destinationID string) bool {
+	slots := w.destinationSlots(destinationID)
+	select {
+	case slots <- struct{}{}:
+		return true
+	default:
+	}
+	timer := time.NewTimer(w.cfg.BusyWait)
+	defer timer.Stop()
+	select {
+	case slots <- struct{}{}:
+		return true
+	case <-timer.C:
+		return false
+	case <-ctx.Done():
 		return false
 	}
-	w.inFlight[destinationID]++
-	return true
 }
 
 func (w *Worker) release(destinationID string) {
+	<-w.destinationSlots(destinationID)
+}
+
+// destinationSlots returns the semaphore of a destination.
+//
+// NOTE: semaphores are kept for every destination this process has
+// delivered to, one small channel each, until the process stops.
+func (w *Worker) destinationSlots(destinationID string) chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.inFlight[destinationID]--
-	if w.inFlight[destinationID] <= 0 {
-		delete(w.inFlight, destinationID)
+	slots, ok := w.slots[destinationID]
+	if !ok {
+		slots = make(chan struct{}, w.cfg.MaxPerDestination)
+		w.slots[destinationID] = slots
 	}
+	return slots
 }
 
 // storableText returns b as text that both databases accept: valid UTF-8
-// without NUL bytes. A destination may answer with any bytes, and the
+// without NUL bytes. A destination may respond with any bytes, and the
 // response is cut at a fixed size that can split a character.
 func storableText(b []byte) string {
 	return strings.ToValidUTF8(strings.ReplaceAll(string(b), "\x00", ""), "\uFFFD")

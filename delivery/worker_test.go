@@ -463,3 +463,65 @@ func TestBinaryResponseIsRecorded(t *testing.T) {
 		})
 	}
 }
+
+func TestDeliveryConnectionFaults(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range testdb.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+
+			t.Run("ClosedConnectionIsRetried", func(t *testing.T) {
+				t.Parallel()
+				f := setup(t, dialect, []time.Duration{10 * time.Millisecond})
+				var mu sync.Mutex
+				calls := 0
+				rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					calls++
+					first := calls == 1
+					mu.Unlock()
+					if first {
+						conn, _, err := w.(http.Hijacker).Hijack()
+						require.NoError(t, err)
+						conn.Close()
+					}
+				}))
+				t.Cleanup(rec.Close)
+				d := f.destination(t, "POST", rec.URL, nil)
+				sub, err := f.events.SubmitWithToken(ctx, "token", "", []byte(`{"a":1}`), "")
+				require.NoError(t, err)
+
+				log := f.waitFinal(t, sub.EventID)[d.ID]
+				require.Equal(t, datapusher.StatusSuccess, log.Status)
+				attempts, err := f.store.Attempts(ctx, log.ID)
+				require.NoError(t, err)
+				require.Len(t, attempts, 2)
+				require.Equal(t, "connect", attempts[0].ErrorClass)
+				require.Nil(t, attempts[0].ResponseStatus)
+			})
+
+			t.Run("RedirectIsNotFollowed", func(t *testing.T) {
+				t.Parallel()
+				f := setup(t, dialect, []time.Duration{10 * time.Millisecond})
+				target := newReceiver(t)
+				redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					http.Redirect(w, r, target.URL, http.StatusFound)
+				}))
+				t.Cleanup(redirect.Close)
+				d := f.destination(t, "POST", redirect.URL, nil)
+				sub, err := f.events.SubmitWithToken(ctx, "token", "", []byte(`{"a":1}`), "")
+				require.NoError(t, err)
+
+				log := f.waitFinal(t, sub.EventID)[d.ID]
+				require.Equal(t, datapusher.StatusFailed, log.Status, "a redirect is a permanent failure")
+				require.Equal(t, 1, log.Attempts)
+				require.Equal(t, http.StatusFound, *log.ResponseStatusCode)
+				require.Empty(t, target.received(), "the redirect target gets nothing")
+				attempts, err := f.store.Attempts(ctx, log.ID)
+				require.NoError(t, err)
+				require.Equal(t, "redirect", attempts[0].ErrorClass)
+			})
+		})
+	}
+}

@@ -68,6 +68,7 @@ var permissions = map[action][]int{
 // when the user is not a member of it, and errForbidden when their role does
 // not allow act.
 func (s *Server) authorize(ctx context.Context, user *datapusher.User, accountID string, act action) error {
+	setLogAccount(ctx, accountID)
 	if user.IsSuperuser {
 		return nil
 	}

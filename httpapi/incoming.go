@@ -58,6 +58,7 @@ func (s *Server) handleIncomingData(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Metrics.EventAccepted(submission.Duplicate)
+	setLogAccount(r.Context(), submission.AccountID)
 	status := http.StatusAccepted
 	if submission.Duplicate {
 		status = http.StatusOK

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,7 +14,26 @@ import (
 
 type contextKey int
 
-const requestIDKey contextKey = 0
+const (
+	requestIDKey contextKey = iota
+	requestLogKey
+)
+
+// requestLog carries values that handlers learn during a request, such as
+// the account it concerns, into the request's log line.
+type requestLog struct {
+	mu        sync.Mutex
+	accountID string
+}
+
+// setLogAccount records the account a request concerns, for its log line.
+func setLogAccount(ctx context.Context, accountID string) {
+	if entry, ok := ctx.Value(requestLogKey).(*requestLog); ok {
+		entry.mu.Lock()
+		entry.accountID = accountID
+		entry.mu.Unlock()
+	}
+}
 
 // maxRequestIDLength is the longest X-Request-ID header taken from a client.
 const maxRequestIDLength = 128
@@ -31,7 +51,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := requestID(r.Header.Get("X-Request-ID"))
 		w.Header().Set("X-Request-ID", id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		entry := &requestLog{}
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		r = r.WithContext(context.WithValue(ctx, requestLogKey, entry))
 
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
@@ -39,9 +61,14 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 
 		// The mux sets r.Pattern on this request value when a route matches.
 		duration := time.Since(start)
-		s.logger.InfoContext(r.Context(), "request",
-			"method", r.Method, "route", routePattern(r), "status", rec.statusCode(),
-			"duration_ms", duration.Milliseconds(), "request_id", id)
+		attrs := []any{"method", r.Method, "route", routePattern(r), "status", rec.statusCode(),
+			"duration_ms", duration.Milliseconds(), "request_id", id}
+		entry.mu.Lock()
+		if entry.accountID != "" {
+			attrs = append(attrs, "account_id", entry.accountID)
+		}
+		entry.mu.Unlock()
+		s.logger.InfoContext(r.Context(), "request", attrs...)
 		s.cfg.Metrics.ObserveRequest(s.metricRoute(r), metricMethod(r.Method), rec.statusCode(), duration)
 	})
 }

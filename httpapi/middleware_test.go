@@ -76,6 +76,7 @@ func TestMiddleware(t *testing.T) {
 		require.Equal(t, "GET /api/accounts/{account_id}/", lines[0]["route"])
 		require.Equal(t, float64(200), lines[0]["status"])
 		require.Contains(t, lines[0], "duration_ms")
+		require.Equal(t, fx.account.AccountID, lines[0]["account_id"], "the account the request concerns")
 		require.NotContains(t, fx.logs.String(), fx.normal.access)
 	})
 	t.Run("NotFound", func(t *testing.T) {

@@ -42,6 +42,10 @@ func TestMain(m *testing.M) {
 			}
 			code = 1
 		}
+		if leaks := scan.leaks(); len(leaks) > 0 {
+			fmt.Fprintln(os.Stderr, "secrets that the servers logged:", strings.Join(leaks, ", "))
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
@@ -151,6 +155,7 @@ func newFixture(t testing.TB, store *sqlstore.Store, cfg Config) *fixture {
 	}
 	fx := &fixture{t: t, store: store, events: &fakeEvents{}, logs: &syncBuffer{},
 		enqueued: &recorder{}, changes: &recorder{}}
+	scan.addLogs(fx.logs)
 	if cfg.Enqueue == nil {
 		cfg.Enqueue = func(_ context.Context, _ *sql.Tx, logs []*datapusher.DeliveryLog) error {
 			for _, l := range logs {
@@ -331,6 +336,8 @@ func serveRequest(t testing.TB, h http.Handler, req *http.Request, reqBody []byt
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	responses.add(req.Method, req.URL.Path, rec.Body.Bytes())
+	scan.addBody(reqBody)
+	scan.addBody(rec.Body.Bytes())
 	result := rec.Result()
 	if documented(req.URL.Path) {
 		apiDocs(t).Check(t, req, reqBody, result, rec.Body.Bytes())

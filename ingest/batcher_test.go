@@ -27,9 +27,10 @@ func TestBatcher(t *testing.T) {
 			t.Run("ConcurrentEventsAreAllStored", func(t *testing.T) {
 				t.Parallel()
 				f := setup(t, dialect)
-				// A batch that PostgreSQL aborts (two batches holding the same
-				// event id can deadlock) is run again, so enqueue may see a log
-				// more than once; every stored log must have been enqueued.
+				// PostgreSQL may abort a batch, because two batches holding the
+				// same event id can deadlock, and the batch then runs again. So
+				// enqueue may get a log twice, and every stored log must have
+				// been enqueued.
 				var batches atomic.Int64
 				var enqueuedMu sync.Mutex
 				enqueued := map[string]bool{}

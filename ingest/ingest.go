@@ -1,6 +1,6 @@
 // Package ingest accepts incoming events: it checks the sender's token and
 // the event, then stores the event, one delivery log per destination and the
-// delivery jobs in one transaction, before the sender gets an answer.
+// delivery jobs in one transaction, before the sender gets a response.
 package ingest
 
 import (
@@ -117,8 +117,8 @@ func (s *Service) SubmitWithToken(ctx context.Context, token, eventID string, bo
 }
 
 // accountByToken finds the account of an app secret token. The lookup is by
-// hash, so the time it takes tells an attacker nothing about how much of a
-// guessed token matched.
+// hash, so the time it takes reveals nothing to an attacker about how much
+// of a guessed token matched.
 func (s *Service) accountByToken(ctx context.Context, token string) (*datapusher.Account, error) {
 	hash := HashToken(token)
 	if s.opts.Cache == nil {

@@ -337,7 +337,7 @@ func DecodeCursor(text string) (*datapusher.LogCursor, error) {
 	return &c, nil
 }
 
-// DeliveryTask is what a delivery worker needs to make one attempt.
+// DeliveryTask is the log and the destination of one delivery attempt.
 type DeliveryTask struct {
 	Log         *datapusher.DeliveryLog
 	Destination *datapusher.Destination

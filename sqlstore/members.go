@@ -228,7 +228,7 @@ func (s *Store) DeleteMember(ctx context.Context, id string) error {
 
 // lockMember reads a membership for a change. It first locks the account's
 // row, so that all role changes and removals in one account run one at a
-// time and the last-Admin check sees a stable set of Admins.
+// time and the last-Admin check reads a stable set of Admins.
 func (s *Store) lockMember(ctx context.Context, tx *sql.Tx, id string) (*datapusher.Member, error) {
 	if !validID(id) {
 		return nil, notFound("account member")

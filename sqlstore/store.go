@@ -77,7 +77,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	}
 
 	// WAL lets readers run beside the writer. synchronous(FULL) makes every
-	// commit durable before the request that caused it is answered.
+	// commit durable before the response to the request that caused it is sent.
 	// _txlock=immediate takes the write lock at BEGIN, so a transaction
 	// never fails half-way with SQLITE_BUSY on upgrade.
 	query := url.Values{}
@@ -113,7 +113,7 @@ func (s *Store) Dialect() string { return s.dialect }
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Ping checks that the database answers.
+// Ping checks that the database responds.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // sqliteTimeLayout is fixed-width, so that SQLite's text comparison orders
@@ -251,7 +251,7 @@ func newID() string {
 
 // validID reports whether id is a UUID. Ids come from URLs and bodies;
 // PostgreSQL rejects a malformed uuid with an error, so lookups check first
-// and answer "not found".
+// and return "not found".
 // Only the canonical lower-case form is valid: PostgreSQL would match an
 // upper-case id where SQLite would not, and ids are also cache keys.
 func validID(id string) bool {
@@ -271,7 +271,7 @@ func isForeignKeyViolation(err error) bool {
 }
 
 // isUniqueViolation reports whether err is a unique constraint violation,
-// and on which constraint or column when the database says.
+// and on which constraint or column when the database reports it.
 func isUniqueViolation(err error) (bool, string) {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
@@ -286,7 +286,7 @@ func isUniqueViolation(err error) (bool, string) {
 }
 
 // mapError turns connection-level database failures into EUNAVAILABLE, so
-// callers can answer 503 instead of 500 while the database is down.
+// callers can respond with 503 instead of 500 while the database is down.
 func mapError(err error) error {
 	if err == nil {
 		return nil

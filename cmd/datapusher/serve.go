@@ -149,9 +149,9 @@ func openStore(ctx context.Context, cfg *config, logger *slog.Logger) (*sqlstore
 }
 
 // openRedis connects to REDIS_URL, or returns nil when it is not set. A
-// server that does not answer at start is logged, not fatal: rate limits
+// server that does not respond at start is logged, not fatal: rate limits
 // fall back to this process and cache entries expire with their TTL until
-// it answers.
+// it responds.
 func openRedis(ctx context.Context, cfg *config, logger *slog.Logger) (*redis.Client, error) {
 	if cfg.RedisURL == "" {
 		return nil, nil

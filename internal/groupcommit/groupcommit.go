@@ -1,7 +1,7 @@
 // Package groupcommit writes items from concurrent callers together: each
 // committer goroutine takes every item that is waiting, up to a maximum, and
-// writes them in one transaction. Under load many small commits, each
-// waiting for its own disk flush, become few large ones; a lone item is
+// writes them in one transaction. Under load, many small commits that each
+// wait for their own disk flush become a few large ones. A lone item is
 // written at once, without waiting for company.
 package groupcommit
 
