@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # opens the loopback range that destinations are otherwise denied.
 RUN_ALLOWED_NETWORKS ?= 127.0.0.0/8
 
-.PHONY: help build run sink test test-short vet fmt bench clean
+.PHONY: help build run sink test test-short vet fmt bench loadbench loadbench-full clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,15 @@ fmt: ## format the code
 
 bench: ## run the Go benchmarks briefly
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+loadbench: build ## run the load benchmark briefly (2 s per scenario) on SQLite and PostgreSQL
+	./$(BIN) bench -quick -concurrency 128 \
+		-database-url 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
+
+loadbench-full: build ## run the load benchmark that BENCHMARKS.md records, with the latency plot
+	./$(BIN) bench -concurrency 128 -duration 10s \
+		-database-url 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
+		-json bench.json -plot docs/latency.png
 
 clean: ## remove build output
 	rm -rf bin
