@@ -21,7 +21,7 @@ const MaxRetryAfter = 10 * time.Hour
 // that retries of many events do not arrive at a destination at once.
 const Jitter = 0.2
 
-// Decision says what follows an attempt.
+// Decision is what follows an attempt: the new status and any retry delay.
 type Decision struct {
 	Status string        // the log's new status
 	Final  bool          // no attempt follows
@@ -39,7 +39,7 @@ func decide(res sender.Result, attempt int, schedule []time.Duration) Decision {
 	}
 	delay := withJitter(schedule[attempt-1])
 
-	// 429 and 503 may say when to come back. That wait is honoured, but
+	// 429 and 503 may name a time to come back. That wait is honoured, but
 	// never shorter than the schedule and never longer than MaxRetryAfter.
 	if res.RetryAfter > 0 && (res.StatusCode == http.StatusTooManyRequests ||
 		res.StatusCode == http.StatusServiceUnavailable) {

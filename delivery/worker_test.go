@@ -27,7 +27,7 @@ import (
 )
 
 // receiver is a real HTTP destination that records every request and
-// answers with the statuses it is given, in order, then 200.
+// responds with the statuses it is given, in order, then 200.
 type receiver struct {
 	*httptest.Server
 

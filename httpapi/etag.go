@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// withETag buffers the 200 answers of next, tags them with a strong ETag
-// derived from the body, and answers 304 without a body when the request's
+// withETag buffers the 200 responses of next, tags them with a strong ETag
+// derived from the body, and responds with 304 and no body when the request's
 // If-None-Match names that tag. Other statuses pass through unchanged.
 func withETag(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +47,7 @@ func etagMatches(header, tag string) bool {
 	return false
 }
 
-// bufferedResponse keeps an answer in memory until its ETag is known.
+// bufferedResponse keeps a response in memory until its ETag is known.
 type bufferedResponse struct {
 	header      http.Header
 	status      int

@@ -22,7 +22,7 @@ const (
 	messageInternalError      = "Internal Server Error"
 )
 
-// incomingResponse is the body of every answer of the incoming data endpoint.
+// incomingResponse is the body of every response of the incoming data endpoint.
 type incomingResponse struct {
 	Success   bool   `json:"success"`
 	Message   string `json:"message"`
@@ -33,7 +33,7 @@ type incomingResponse struct {
 // handleIncomingData accepts an event from a sender that authenticates with
 // the account's app secret token in CL-X-TOKEN and names the event in
 // CL-X-EVENT-ID. The event is stored and its deliveries queued before the
-// 202 answer; nothing is delivered inside the request.
+// 202 response, and nothing is delivered inside the request.
 func (s *Server) handleIncomingData(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)

@@ -196,7 +196,7 @@ func NewBroadcaster(client *redis.Client, cache *Cache, logger *slog.Logger) *Br
 // Ready is closed once Run has subscribed for the first time.
 func (b *Broadcaster) Ready() <-chan struct{} { return b.ready }
 
-// Invalidate drops the account's entries here and tells the other nodes.
+// Invalidate drops the account's entries here and notifies the other nodes.
 // A failed publish is logged: the other nodes' entries then expire with
 // their TTL.
 func (b *Broadcaster) Invalidate(ctx context.Context, accountID string) {

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// where builds a WHERE clause with numbered placeholders, which both SQLite
+// where is a builder of a WHERE clause with numbered placeholders, which both SQLite
 // and PostgreSQL accept.
 type where struct {
 	conditions []string

@@ -80,14 +80,14 @@ func freeAddr(t *testing.T) string {
 }
 
 // startProcess starts "datapusher serve" with env on a free port and waits
-// until it answers.
+// until it responds.
 func startProcess(t *testing.T, env map[string]string) *process {
 	t.Helper()
 	return startCommand(t, "serve", env)
 }
 
 // startCommand starts a server subcommand of datapusher with env on a free
-// port and waits until it answers.
+// port and waits until it responds.
 func startCommand(t *testing.T, command string, env map[string]string) *process {
 	t.Helper()
 	addr := freeAddr(t)
@@ -134,7 +134,7 @@ func createSuperuser(t *testing.T, env map[string]string, email, password string
 	require.Contains(t, string(out), "superuser "+email+" ready")
 }
 
-// call sends a JSON request and decodes a JSON answer into out.
+// call sends a JSON request and decodes a JSON response into out.
 func (p *process) call(method, path, token string, headers map[string]string, body any, out any) int {
 	p.t.Helper()
 	var reader io.Reader
