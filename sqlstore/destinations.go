@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/datapusher/datapusher"
@@ -21,26 +22,51 @@ var DestinationOrderings = map[string]string{
 	"url": "url", "http_method": "http_method", "created_at": "created_at", "updated_at": "updated_at",
 }
 
+// destinationColumnsOf returns destinationColumns qualified with a table
+// alias, for joins.
+func destinationColumnsOf(alias string) string {
+	columns := strings.Split(destinationColumns, ",")
+	for i, column := range columns {
+		columns[i] = alias + "." + strings.TrimSpace(column)
+	}
+	return strings.Join(columns, ", ")
+}
+
 func scanDestination(row interface{ Scan(...any) error }) (*datapusher.Destination, error) {
-	var d datapusher.Destination
-	var headers string
-	var previousExpires, createdAt, updatedAt dbTime
-	var createdBy, updatedBy sql.NullString
-	err := row.Scan(&d.ID, &d.AccountID, &d.URL, &d.HTTPMethod, &headers, &d.SigningSecret,
-		&d.PreviousSigningSecret, &previousExpires, &d.Enabled, &d.DisabledReason,
-		&createdAt, &updatedAt, &createdBy, &updatedBy)
-	if err != nil {
+	var t destinationScan
+	if err := row.Scan(t.targets()...); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(headers), &d.Headers); err != nil {
+	return t.result()
+}
+
+// destinationScan holds the columns of destinationColumns while a row is
+// scanned.
+type destinationScan struct {
+	destination                           datapusher.Destination
+	headers                               string
+	previousExpires, createdAt, updatedAt dbTime
+	createdBy, updatedBy                  sql.NullString
+}
+
+func (t *destinationScan) targets() []any {
+	d := &t.destination
+	return []any{&d.ID, &d.AccountID, &d.URL, &d.HTTPMethod, &t.headers, &d.SigningSecret,
+		&d.PreviousSigningSecret, &t.previousExpires, &d.Enabled, &d.DisabledReason,
+		&t.createdAt, &t.updatedAt, &t.createdBy, &t.updatedBy}
+}
+
+func (t *destinationScan) result() (*datapusher.Destination, error) {
+	d := t.destination
+	if err := json.Unmarshal([]byte(t.headers), &d.Headers); err != nil {
 		return nil, fmt.Errorf("decode headers of destination %s: %w", d.ID, err)
 	}
 	if d.Headers == nil {
 		d.Headers = map[string]string{}
 	}
-	d.PreviousSigningSecretExpiresAt = previousExpires.ptr()
-	d.CreatedAt, d.UpdatedAt = createdAt.Time, updatedAt.Time
-	d.CreatedBy, d.UpdatedBy = nullString(createdBy), nullString(updatedBy)
+	d.PreviousSigningSecretExpiresAt = t.previousExpires.ptr()
+	d.CreatedAt, d.UpdatedAt = t.createdAt.Time, t.updatedAt.Time
+	d.CreatedBy, d.UpdatedBy = nullString(t.createdBy), nullString(t.updatedBy)
 	return &d, nil
 }
 

@@ -101,23 +101,37 @@ const logColumns = `l.id, l.event_pk, l.event_id, l.account_id, l.destination_id
 const logFrom = ` FROM delivery_logs l JOIN events e ON e.id = l.event_pk`
 
 func scanLog(row interface{ Scan(...any) error }) (*datapusher.DeliveryLog, error) {
-	var l datapusher.DeliveryLog
-	var receivedAt, processedAt dbTime
-	var body string
-	var responseCode sql.NullInt64
-	err := row.Scan(&l.ID, &l.EventPK, &l.EventID, &l.AccountID, &l.DestinationID, &receivedAt,
-		&processedAt, &body, &l.Status, &l.Attempts, &responseCode, &l.Error, &l.RequestID, &l.Generation)
-	if err != nil {
+	var t logScan
+	if err := row.Scan(t.targets()...); err != nil {
 		return nil, err
 	}
-	l.ReceivedTimestamp = receivedAt.Time
-	l.ProcessedTimestamp = processedAt.ptr()
-	l.ReceivedData = json.RawMessage(body)
-	if responseCode.Valid {
-		code := int(responseCode.Int64)
+	return t.result(), nil
+}
+
+// logScan holds the columns of logColumns while a row is scanned.
+type logScan struct {
+	log                     datapusher.DeliveryLog
+	receivedAt, processedAt dbTime
+	body                    string
+	responseCode            sql.NullInt64
+}
+
+func (t *logScan) targets() []any {
+	l := &t.log
+	return []any{&l.ID, &l.EventPK, &l.EventID, &l.AccountID, &l.DestinationID, &t.receivedAt,
+		&t.processedAt, &t.body, &l.Status, &l.Attempts, &t.responseCode, &l.Error, &l.RequestID, &l.Generation}
+}
+
+func (t *logScan) result() *datapusher.DeliveryLog {
+	l := t.log
+	l.ReceivedTimestamp = t.receivedAt.Time
+	l.ProcessedTimestamp = t.processedAt.ptr()
+	l.ReceivedData = json.RawMessage(t.body)
+	if t.responseCode.Valid {
+		code := int(t.responseCode.Int64)
 		l.ResponseStatusCode = &code
 	}
-	return &l, nil
+	return &l
 }
 
 // Log returns the delivery log with that id.
@@ -343,17 +357,27 @@ type DeliveryTask struct {
 	Destination *datapusher.Destination
 }
 
-// DeliveryTask returns the log with its event body and its destination.
+// DeliveryTask returns the log with its event body and its destination, in
+// one query, because every delivery attempt starts with it.
 func (s *Store) DeliveryTask(ctx context.Context, logID string) (*DeliveryTask, error) {
-	l, err := s.Log(ctx, logID)
+	if !validID(logID) {
+		return nil, notFound("log")
+	}
+	row := s.db.QueryRowContext(ctx, `SELECT `+logColumns+`, `+destinationColumnsOf("d")+logFrom+`
+		JOIN destinations d ON d.id = l.destination_id WHERE l.id = $1`, logID)
+	var logRow logScan
+	var destinationRow destinationScan
+	err := row.Scan(append(logRow.targets(), destinationRow.targets()...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("log")
+	} else if err != nil {
+		return nil, mapError(fmt.Errorf("select delivery task: %w", err))
+	}
+	destination, err := destinationRow.result()
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.Destination(ctx, l.DestinationID)
-	if err != nil {
-		return nil, err
-	}
-	return &DeliveryTask{Log: l, Destination: d}, nil
+	return &DeliveryTask{Log: logRow.result(), Destination: destination}, nil
 }
 
 // AttemptOutcome is the result of one delivery attempt and the log status
