@@ -15,6 +15,9 @@ import (
 // drivers work on *sql.Tx, so delivery jobs are inserted in the same
 // transaction as the events they deliver.
 func (s *Store) RiverDriver() riverdriver.Driver[*sql.Tx] {
+	if s.listenerPool != nil {
+		return riverdatabasesql.NewWithPgxListener(s.db, s.listenerPool)
+	}
 	if s.dialect == DialectPostgres {
 		return riverdatabasesql.New(s.db)
 	}

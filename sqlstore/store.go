@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -33,6 +34,10 @@ const (
 type Store struct {
 	db      *sql.DB
 	dialect string
+
+	// listenerPool gives the job queue connections for LISTEN on
+	// PostgreSQL, so workers hear of new jobs at once instead of polling.
+	listenerPool *pgxpool.Pool
 
 	// Now returns the current time. Tests replace it to control clocks.
 	Now func() time.Time
@@ -60,7 +65,18 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
-	return &Store{db: db, dialect: DialectPostgres, Now: now}, nil
+	poolConfig, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("parse postgres url: %w", err)
+	}
+	poolConfig.MinConns, poolConfig.MaxConns = 0, 2
+	listenerPool, err := pgxpool.NewWithConfig(ctx, poolConfig)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres listener pool: %w", err)
+	}
+	return &Store{db: db, dialect: DialectPostgres, listenerPool: listenerPool, Now: now}, nil
 }
 
 func openSQLite(ctx context.Context, path string) (*Store, error) {
@@ -111,7 +127,12 @@ func (s *Store) DB() *sql.DB { return s.db }
 func (s *Store) Dialect() string { return s.dialect }
 
 // Close closes the connection pool.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.listenerPool != nil {
+		s.listenerPool.Close()
+	}
+	return s.db.Close()
+}
 
 // Ping checks that the database responds.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
