@@ -30,19 +30,20 @@ func TestTwoNodes(t *testing.T) {
 	account := nodeA.createAccount(access, "Two Nodes")
 	var patched map[string]any
 	status := nodeA.call("PATCH", "/api/accounts/"+account.AccountID+"/", access, nil,
-		map[string]int{"rate_limit_per_second": 3}, &patched)
+		map[string]int{"rate_limit_per_second": 5}, &patched)
 	require.Equal(t, http.StatusOK, status)
 
-	// Ten events at once, alternating between the nodes. Each node alone
-	// would accept 3; shared, the two accept 3 in all, plus at most one
-	// more that the limit regains while the requests are sent.
+	// Twenty events at once, alternating between the nodes. Each node alone
+	// would accept 5 at once, 10 in all; shared, the two accept 5 plus what
+	// the limit regains while the requests are sent (5 per second).
 	send := func(node *process) int {
 		return node.call("POST", "/server/incoming_data", "", map[string]string{
 			"CL-X-TOKEN": account.AppSecretToken,
 		}, map[string]string{"hello": "nodes"}, nil)
 	}
-	statuses := make([]int, 10)
+	statuses := make([]int, 20)
 	var wg sync.WaitGroup
+	start := time.Now()
 	for i := range statuses {
 		wg.Add(1)
 		go func() {
@@ -55,6 +56,7 @@ func TestTwoNodes(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	regained := int(time.Since(start).Seconds()*5) + 1
 	accepted := 0
 	for _, status := range statuses {
 		require.Contains(t, []int{http.StatusAccepted, http.StatusTooManyRequests}, status)
@@ -62,8 +64,11 @@ func TestTwoNodes(t *testing.T) {
 			accepted++
 		}
 	}
-	require.GreaterOrEqual(t, accepted, 3, "statuses %v", statuses)
-	require.LessOrEqual(t, accepted, 4, "statuses %v", statuses)
+	if 5+regained >= 10 {
+		t.Skipf("the requests took too long to tell a shared limit from two separate ones (statuses %v)", statuses)
+	}
+	require.GreaterOrEqual(t, accepted, 5, "statuses %v", statuses)
+	require.LessOrEqual(t, accepted, 5+regained, "statuses %v", statuses)
 
 	// Node B caches the account on its next accepted event; a rotation
 	// through node A then reaches node B through Redis.
