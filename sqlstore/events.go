@@ -403,16 +403,25 @@ func (s *Store) RecordAttempt(ctx context.Context, logID string, outcome Attempt
 // RecordAttemptTx is RecordAttempt inside the caller's transaction.
 func (s *Store) RecordAttemptTx(ctx context.Context, tx *sql.Tx, logID string, outcome AttemptOutcome) error {
 	a := outcome.Attempt
-	if err := tx.QueryRowContext(ctx, `UPDATE delivery_logs SET attempts = attempts + 1 WHERE id = $1
-		RETURNING attempts`, logID).Scan(&a.Number); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("log")
-		}
-		return mapError(fmt.Errorf("count attempt: %w", err))
+	var processedAt any
+	if outcome.Final {
+		processedAt = s.timeArg(s.Now())
 	}
+
+	// Move the log to its new state and take the attempt's number from the
+	// same statement.
+	err := tx.QueryRowContext(ctx, `UPDATE delivery_logs SET attempts = attempts + 1, status = $1,
+		response_status_code = $2, error = $3, processed_at = $4 WHERE id = $5 RETURNING attempts`,
+		outcome.Status, a.ResponseStatus, a.ErrorMessage, processedAt, logID).Scan(&a.Number)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("log")
+	} else if err != nil {
+		return mapError(fmt.Errorf("update log: %w", err))
+	}
+
 	a.ID = newID()
 	a.LogID = logID
-	_, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (id, log_id, number, started_at, duration_ms,
+	_, err = tx.ExecContext(ctx, `INSERT INTO delivery_attempts (id, log_id, number, started_at, duration_ms,
 		request_url, response_status, response_body, error_class, error_message)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		a.ID, logID, a.Number, s.timeArg(a.StartedAt), a.DurationMS, a.RequestURL, a.ResponseStatus,
@@ -420,23 +429,15 @@ func (s *Store) RecordAttemptTx(ctx context.Context, tx *sql.Tx, logID string, o
 	if err != nil {
 		return mapError(fmt.Errorf("insert attempt: %w", err))
 	}
-	var processedAt any
-	if outcome.Final {
-		processedAt = s.timeArg(s.Now())
+
+	if outcome.DisableReason == "" {
+		return nil
 	}
-	errorText := a.ErrorMessage
-	_, err = tx.ExecContext(ctx, `UPDATE delivery_logs SET status = $1, response_status_code = $2, error = $3,
-		processed_at = $4 WHERE id = $5`, outcome.Status, a.ResponseStatus, errorText, processedAt, logID)
+	_, err = tx.ExecContext(ctx, `UPDATE destinations SET enabled = $1, disabled_reason = $2, updated_at = $3
+		WHERE id = (SELECT destination_id FROM delivery_logs WHERE id = $4)`,
+		false, outcome.DisableReason, s.timeArg(s.Now()), logID)
 	if err != nil {
-		return mapError(fmt.Errorf("update log: %w", err))
-	}
-	if outcome.DisableReason != "" {
-		_, err = tx.ExecContext(ctx, `UPDATE destinations SET enabled = $1, disabled_reason = $2, updated_at = $3
-			WHERE id = (SELECT destination_id FROM delivery_logs WHERE id = $4)`,
-			false, outcome.DisableReason, s.timeArg(s.Now()), logID)
-		if err != nil {
-			return mapError(fmt.Errorf("disable destination: %w", err))
-		}
+		return mapError(fmt.Errorf("disable destination: %w", err))
 	}
 	return nil
 }

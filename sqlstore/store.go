@@ -149,14 +149,6 @@ func (s *Store) timeArg(t time.Time) any {
 	return t.UTC()
 }
 
-// nullTimeArg is timeArg for an optional time.
-func (s *Store) nullTimeArg(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return s.timeArg(*t)
-}
-
 // forUpdate returns the row lock clause. SQLite has none: its write lock,
 // taken at BEGIN IMMEDIATE, already serialises writers.
 func (s *Store) forUpdate() string {
