@@ -29,7 +29,7 @@ type AccountFilter struct {
 	Ordering     string
 
 	// VisibleTo limits the result to accounts this user is a member of,
-	// unless it is empty (a superuser sees every account).
+	// unless it is empty, which lists every account for a superuser.
 	VisibleTo string
 
 	Offset, Limit int

@@ -59,7 +59,7 @@ type MemberFilter struct {
 	RoleID    *int
 
 	// VisibleTo limits the result to accounts this user is a member of,
-	// unless it is empty (a superuser sees every account).
+	// unless it is empty, which lists every account for a superuser.
 	VisibleTo string
 
 	Offset, Limit int

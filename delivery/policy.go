@@ -21,7 +21,8 @@ const MaxRetryAfter = 10 * time.Hour
 // that retries of many events do not arrive at a destination at once.
 const Jitter = 0.2
 
-// Decision is what follows an attempt: the new status and any retry delay.
+// Decision is the outcome of an attempt: the log's new status and any retry
+// delay.
 type Decision struct {
 	Status string        // the log's new status
 	Final  bool          // no attempt follows

@@ -50,6 +50,7 @@ func NewQueue(store *sqlstore.Store, worker *Worker, cfg QueueConfig, logger *sl
 	if err := river.AddWorkerSafely(workers, retention); err != nil {
 		return nil, fmt.Errorf("register retention worker: %w", err)
 	}
+
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 50 * time.Millisecond
 	}
@@ -67,6 +68,7 @@ func NewQueue(store *sqlstore.Store, worker *Worker, cfg QueueConfig, logger *sl
 		config.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
 		config.PeriodicJobs = PeriodicJobs(cfg.LogMaxAge, cfg.RetentionInterval)
 	}
+
 	client, err := river.NewClient(store.RiverDriver(), config)
 	if err != nil {
 		return nil, fmt.Errorf("create job queue client: %w", err)

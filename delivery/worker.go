@@ -43,9 +43,9 @@ type Config struct {
 	MaxPerDestination int
 
 	// BusyWait is how long a delivery waits in its worker for a free slot
-	// of its destination; a destination busy for longer, such as one that
-	// hangs, gets its deliveries snoozed for BusyDelay instead, which frees
-	// the worker. Default 200 ms.
+	// of its destination. Deliveries to a destination that stays busy for
+	// longer, such as one that hangs, are snoozed for BusyDelay instead, so
+	// they free their workers. Default 200 ms.
 	BusyWait time.Duration
 
 	// BusyDelay is how long a snoozed delivery waits before it tries

@@ -381,9 +381,9 @@ func TestDeliveryFaults(t *testing.T) {
 
 				_, err := f.events.SubmitWithToken(ctx, "token", "held", []byte(`{"a":1}`), "")
 				require.NoError(t, err)
-				held := "held"
+				heldEventID := "held"
 				require.Never(t, func() bool { return len(rec.received()) > 2 }, 500*time.Millisecond, 20*time.Millisecond)
-				page, err := f.store.Logs(ctx, datapusher.LogFilter{EventID: &held, DestinationID: &d.ID})
+				page, err := f.store.Logs(ctx, datapusher.LogFilter{EventID: &heldEventID, DestinationID: &d.ID})
 				require.NoError(t, err)
 				require.Equal(t, datapusher.StatusPending, page.Logs[0].Status)
 				require.Zero(t, page.Logs[0].Attempts)

@@ -105,7 +105,7 @@ type Config struct {
 	DocsHandler    http.Handler
 
 	// RiverUIHandler serves the job queue dashboard under /riverui/, to
-	// superusers only. When nil the route answers 404.
+	// superusers only. When nil the route responds with 404.
 	RiverUIHandler http.Handler
 }
 

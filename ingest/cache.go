@@ -159,16 +159,16 @@ func (c *Cache) Sweep() {
 		}
 	}
 	for accountID, hashes := range c.tokenHashes {
-		kept := hashes[:0]
+		remaining := hashes[:0]
 		for _, hash := range hashes {
 			if _, ok := c.accounts[hash]; ok {
-				kept = append(kept, hash)
+				remaining = append(remaining, hash)
 			}
 		}
-		if len(kept) == 0 {
+		if len(remaining) == 0 {
 			delete(c.tokenHashes, accountID)
 		} else {
-			c.tokenHashes[accountID] = kept
+			c.tokenHashes[accountID] = remaining
 		}
 	}
 }

@@ -208,7 +208,7 @@ func (s *Store) AccountByTokenHash(ctx context.Context, tokenHash string) (*data
 	return a, nil
 }
 
-// AccountTokenHashes returns the account's current token hash, for tests
+// AccountTokenHashes returns the account's current and previous token hashes, for tests
 // and tools that check what is stored.
 func (s *Store) AccountTokenHashes(ctx context.Context, id string) (current string, previous sql.NullString, err error) {
 	err = s.db.QueryRowContext(ctx, `SELECT token_hash, previous_token_hash FROM accounts WHERE account_id = $1`, id).

@@ -156,10 +156,12 @@ func (s *Store) Members(ctx context.Context, f datapusher.MemberFilter) ([]*data
 	if f.RoleID != nil {
 		w.add("m.role_id = ?", *f.RoleID)
 	}
+
 	var count int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*)`+memberFrom+w.String(), w.args...).Scan(&count); err != nil {
 		return nil, 0, mapError(fmt.Errorf("count members: %w", err))
 	}
+
 	rows, err := s.db.QueryContext(ctx, `SELECT `+memberColumns+memberFrom+w.String()+
 		` ORDER BY m.created_at, m.id`+limitOffset(f.Limit, f.Offset), w.args...)
 	if err != nil {

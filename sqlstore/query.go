@@ -35,7 +35,7 @@ func (w *where) String() string {
 }
 
 // visibleTo restricts rows to accounts that userID is a member of. An empty
-// userID adds nothing, which is how a superuser sees every account.
+// userID adds nothing, which is how a superuser lists every account.
 func (w *where) visibleTo(column, userID string) {
 	if userID == "" {
 		return

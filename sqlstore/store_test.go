@@ -488,7 +488,7 @@ func TestReplay(t *testing.T) {
 			require.Equal(t, datapusher.StatusPending, log.Status)
 			require.Nil(t, log.ProcessedTimestamp)
 			require.Equal(t, 1, log.Generation)
-			require.Equal(t, 1, log.Attempts, "earlier attempts are kept")
+			require.Equal(t, 1, log.Attempts, "earlier attempts are liveDestination")
 			require.Len(t, queued, 1)
 			require.Equal(t, 1, queued[0].Generation)
 
@@ -536,18 +536,18 @@ func TestConcurrentDeletes(t *testing.T) {
 		ctx := context.Background()
 		owner := createUser(t, store, "owner@example.com")
 		account := createAccount(t, store, owner, "Deleting")
-		kept := createDestination(t, store, account, "POST")
-		gone := createDestination(t, store, account, "POST")
-		require.NoError(t, store.DeleteDestination(ctx, gone.ID))
+		liveDestination := createDestination(t, store, account, "POST")
+		deletedDestination := createDestination(t, store, account, "POST")
+		require.NoError(t, store.DeleteDestination(ctx, deletedDestination.ID))
 
 		t.Run("DeletedDestinationIsSkipped", func(t *testing.T) {
 			item := &sqlstore.NewEvent{
 				Event:        &datapusher.Event{AccountID: account.AccountID, EventID: "after-delete", Body: json.RawMessage(`{}`)},
-				Destinations: []*datapusher.Destination{kept, gone},
+				Destinations: []*datapusher.Destination{liveDestination, deletedDestination},
 			}
 			require.NoError(t, store.InsertEvents(ctx, []*sqlstore.NewEvent{item}, nil))
 			require.Len(t, item.Logs, 1)
-			require.Equal(t, kept.ID, item.Logs[0].DestinationID)
+			require.Equal(t, liveDestination.ID, item.Logs[0].DestinationID)
 		})
 		t.Run("DeletedAccountIsUnauthenticated", func(t *testing.T) {
 			doomed := createAccount(t, store, owner, "Doomed")
@@ -561,7 +561,7 @@ func TestConcurrentDeletes(t *testing.T) {
 		t.Run("UpperCaseIDIsNotFound", func(t *testing.T) {
 			_, err := store.Account(ctx, strings.ToUpper(account.AccountID))
 			require.Equal(t, datapusher.ENOTFOUND, datapusher.ErrorCode(err))
-			_, err = store.Destination(ctx, strings.ToUpper(kept.ID))
+			_, err = store.Destination(ctx, strings.ToUpper(liveDestination.ID))
 			require.Equal(t, datapusher.ENOTFOUND, datapusher.ErrorCode(err))
 		})
 	})

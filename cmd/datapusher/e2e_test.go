@@ -364,7 +364,7 @@ func TestCommandErrors(t *testing.T) {
 
 // TestCrashLosesNothing kills the process with SIGKILL while it delivers a
 // stream of events, restarts it on the same database, and checks at real
-// receivers that every event answered 202 arrived at each destination.
+// receivers that every event accepted with 202 arrived at each destination.
 func TestCrashLosesNothing(t *testing.T) {
 	t.Parallel()
 	for _, dialect := range testdb.Dialects {
@@ -381,7 +381,7 @@ func TestCrashLosesNothing(t *testing.T) {
 				env["DATABASE_URL"] = testdb.DSN(t, dialect)
 			}
 
-			// Receivers answer slowly, so deliveries are in flight when
+			// Receivers respond slowly, so deliveries are in flight when
 			// the process dies.
 			var mu sync.Mutex
 			arrivals := map[string]map[string][]string{} // destination -> event id -> webhook ids

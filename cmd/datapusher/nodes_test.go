@@ -34,8 +34,9 @@ func TestTwoNodes(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 
 	// Twenty events at once, alternating between the nodes. Each node alone
-	// would accept 5 at once, 10 in all; shared, the two accept 5 plus what
-	// the limit regains while the requests are sent (5 per second).
+	// would accept 5 at once, so 10 in all. With a shared limit the two
+	// accept 5, plus what the limit regains (5 per second) while the
+	// requests are sent.
 	send := func(node *process) int {
 		return node.call("POST", "/server/incoming_data", "", map[string]string{
 			"CL-X-TOKEN": account.AppSecretToken,

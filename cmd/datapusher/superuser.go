@@ -14,7 +14,7 @@ import (
 	"golang.org/x/term"
 )
 
-// runCreateSuperuser creates a superuser from flags, or asks for the email
+// runCreateSuperuser creates a superuser from flags, or prompts for the email
 // and password on a terminal.
 func runCreateSuperuser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("createsuperuser", flag.ContinueOnError)
