@@ -22,6 +22,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/datapusher/datapusher"
+	"github.com/datapusher/datapusher/internal/stmtcache"
 )
 
 // Dialect names.
@@ -103,10 +104,10 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		query.Add("_pragma", pragma)
 	}
 	query.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+query.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite: %w", err)
-	}
+	// Each statement is compiled once per connection and then reused:
+	// compiling dominates the cost of the small statements that accepting
+	// and delivering events run.
+	db := sql.OpenDB(stmtcache.NewConnector(&sqlite.Driver{}, "file:"+path+"?"+query.Encode(), sqliteStatementCache))
 
 	// SQLite allows one writer at a time, and River's SQLite driver expects
 	// a single connection so that its own statements never meet SQLITE_BUSY.
@@ -117,6 +118,11 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	}
 	return &Store{db: db, dialect: DialectSQLite, Now: now}, nil
 }
+
+// sqliteStatementCache is how many compiled statements a SQLite connection
+// keeps. The store and the job queue run a few dozen distinct statements;
+// lists of ids of different lengths each add one.
+const sqliteStatementCache = 256
 
 func now() time.Time { return time.Now().UTC() }
 
