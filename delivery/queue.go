@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -46,6 +47,9 @@ func NewQueue(store *sqlstore.Store, worker *Worker, cfg QueueConfig, logger *sl
 	if err := river.AddWorkerSafely(workers, worker); err != nil {
 		return nil, fmt.Errorf("register delivery worker: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, worker.Batch()); err != nil {
+		return nil, fmt.Errorf("register batch delivery worker: %w", err)
+	}
 	retention := NewRetentionWorker(store, RetentionConfig{}, logger)
 	if err := river.AddWorkerSafely(workers, retention); err != nil {
 		return nil, fmt.Errorf("register retention worker: %w", err)
@@ -73,20 +77,44 @@ func NewQueue(store *sqlstore.Store, worker *Worker, cfg QueueConfig, logger *sl
 	if err != nil {
 		return nil, fmt.Errorf("create job queue client: %w", err)
 	}
+	worker.insertJobs = func(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) error {
+		if _, err := client.InsertManyFastTx(ctx, tx, params); err != nil {
+			return fmt.Errorf("insert delivery jobs: %w", err)
+		}
+		return nil
+	}
 	return &Queue{client: client, worker: worker}, nil
 }
 
-// Enqueue inserts one delivery job per log in tx. It is a
-// sqlstore.EnqueueFunc.
+// maxJobAttempts is how often the queue runs a delivery job that fails
+// before it gives up. A failed delivery attempt is not a failed job: its
+// retries follow the delivery schedule. A job fails when the database does.
+const maxJobAttempts = 25
+
+// Enqueue inserts batch jobs for logs in tx, up to maxBatchLogs logs of one
+// generation per job. It is a sqlstore.EnqueueFunc.
 func (q *Queue) Enqueue(ctx context.Context, tx *sql.Tx, logs []*datapusher.DeliveryLog) error {
-	params := make([]river.InsertManyParams, len(logs))
-	for i, log := range logs {
-		params[i] = river.InsertManyParams{Args: Args{LogID: log.ID, Generation: log.Generation}, InsertOpts: &river.InsertOpts{MaxAttempts: 25}}
+	byGeneration := map[int][]string{}
+	var generations []int
+	for _, log := range logs {
+		if _, ok := byGeneration[log.Generation]; !ok {
+			generations = append(generations, log.Generation)
+		}
+		byGeneration[log.Generation] = append(byGeneration[log.Generation], log.ID)
 	}
-	if _, err := q.client.InsertManyFastTx(ctx, tx, params); err != nil {
-		return fmt.Errorf("insert delivery jobs: %w", err)
+	if len(logs) == 0 {
+		return nil
 	}
-	return nil
+	var params []river.InsertManyParams
+	for _, generation := range generations {
+		for chunk := range slices.Chunk(byGeneration[generation], maxBatchLogs) {
+			params = append(params, river.InsertManyParams{
+				Args:       BatchArgs{LogIDs: chunk, Generation: generation},
+				InsertOpts: &river.InsertOpts{MaxAttempts: maxJobAttempts},
+			})
+		}
+	}
+	return q.worker.insertJobs(ctx, tx, params)
 }
 
 // Start starts the workers, when the queue has any.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -33,10 +34,30 @@ type Args struct {
 // Kind returns the job kind stored in the queue.
 func (Args) Kind() string { return "delivery" }
 
+// BatchArgs are the arguments of a job that makes the first attempt of many
+// logs at once, such as all the logs of the events that one transaction
+// accepted. One job for many deliveries keeps the queue's own work per
+// delivery small. Retries, and deliveries that cannot start at once, move
+// to a job of their own.
+type BatchArgs struct {
+	LogIDs     []string `json:"log_ids"`
+	Generation int      `json:"generation,omitempty"`
+}
+
+// Kind returns the job kind stored in the queue.
+func (BatchArgs) Kind() string { return "delivery_batch" }
+
+// maxBatchLogs is the most logs one batch job carries.
+const maxBatchLogs = 256
+
 // Config tunes a Worker. Zero values select the defaults.
 type Config struct {
 	// Schedule is the wait before each retry; DefaultSchedule when nil.
 	Schedule []time.Duration
+
+	// Concurrency caps the requests in flight in this process, across all
+	// destinations. Default 100.
+	Concurrency int
 
 	// MaxPerDestination caps concurrent requests to one destination, so a
 	// slow or hanging destination cannot take every worker. Default 10.
@@ -49,8 +70,11 @@ type Config struct {
 	BusyWait time.Duration
 
 	// BusyDelay is how long a snoozed delivery waits before it tries
-	// again. Default 250 ms.
-	BusyDelay time.Duration
+	// again, at least. While a destination stays busy, the wait grows with
+	// the time it has been busy, up to MaxBusyDelay. Defaults 250 ms and
+	// 30 s.
+	BusyDelay    time.Duration
+	MaxBusyDelay time.Duration
 
 	// DisabledDelay is how long a delivery to a disabled destination waits
 	// before it checks again. Default 1 minute.
@@ -68,7 +92,8 @@ type Config struct {
 	Metrics *metrics.Metrics
 }
 
-// Worker delivers one log's event to its destination per job.
+// Worker delivers one log's event to its destination per job. Its Batch
+// worker makes the first attempts of many logs per job.
 type Worker struct {
 	river.WorkerDefaults[Args]
 
@@ -79,12 +104,18 @@ type Worker struct {
 
 	breakers *breakers
 	recorder *groupcommit.Committer[*attemptRecord]
+	sending  chan struct{} // one token per request in flight
+
+	// insertJobs queues jobs in a transaction; the queue sets it.
+	insertJobs func(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) error
 
 	mu    sync.Mutex
-	slots map[string]chan struct{}
+	slots map[string]*destinationSlots
 }
 
-// attemptRecord is one attempt waiting to be written.
+// attemptRecord is one attempt waiting to be written, or, when outcome is
+// nil, a delivery handed from a batch job to a job of its own without an
+// attempt.
 //
 // NOTE: the job is completed by the queue after Work returns, not in this
 // transaction. Completing it here (river.JobCompleteTx) saves a commit, but
@@ -93,13 +124,21 @@ type Worker struct {
 // saves.
 type attemptRecord struct {
 	logID   string
-	outcome sqlstore.AttemptOutcome
+	outcome *sqlstore.AttemptOutcome
+
+	// generation is the log's generation that the handing job saw.
+	generation int
+	// delay is the wait before the new job, when one is queued.
+	delay time.Duration
 }
 
 // NewWorker returns a Worker that reads logs from store and sends with s.
 func NewWorker(store *sqlstore.Store, s *sender.Sender, cfg Config, logger *slog.Logger) *Worker {
 	if cfg.Schedule == nil {
 		cfg.Schedule = DefaultSchedule
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 100
 	}
 	if cfg.MaxPerDestination <= 0 {
 		cfg.MaxPerDestination = 10
@@ -110,6 +149,9 @@ func NewWorker(store *sqlstore.Store, s *sender.Sender, cfg Config, logger *slog
 	if cfg.BusyDelay <= 0 {
 		cfg.BusyDelay = 250 * time.Millisecond
 	}
+	if cfg.MaxBusyDelay < cfg.BusyDelay {
+		cfg.MaxBusyDelay = max(30*time.Second, cfg.BusyDelay)
+	}
 	if cfg.DisabledDelay <= 0 {
 		cfg.DisabledDelay = time.Minute
 	}
@@ -118,7 +160,8 @@ func NewWorker(store *sqlstore.Store, s *sender.Sender, cfg Config, logger *slog
 	}
 	w := &Worker{
 		store: store, sender: s, logger: logger, cfg: cfg,
-		breakers: newBreakers(cfg.Breaker, cfg.Metrics), slots: make(map[string]chan struct{}),
+		breakers: newBreakers(cfg.Breaker, cfg.Metrics), slots: make(map[string]*destinationSlots),
+		sending: make(chan struct{}, cfg.Concurrency),
 	}
 
 	// Attempts of concurrent deliveries are written together, so that under
@@ -132,15 +175,39 @@ func NewWorker(store *sqlstore.Store, s *sender.Sender, cfg Config, logger *slog
 	return w
 }
 
-// writeAttempts writes a batch of attempts in one transaction.
+// writeAttempts writes a batch of attempts, and queues the jobs of the
+// deliveries that move to a job of their own, in one transaction.
 func (w *Worker) writeAttempts(ctx context.Context, records []*attemptRecord) error {
 	return w.store.WithTx(ctx, func(tx *sql.Tx) error {
+		var jobs []river.InsertManyParams
+		now := time.Now()
 		for _, record := range records {
-			if err := w.store.RecordAttemptTx(ctx, tx, record.logID, record.outcome); err != nil {
+			var generation int
+			var queue bool
+			var err error
+			if record.outcome == nil {
+				generation, queue, err = w.store.NextGenerationTx(ctx, tx, record.logID, record.generation)
+			} else {
+				generation, err = w.store.RecordAttemptTx(ctx, tx, record.logID, *record.outcome)
+				queue = record.outcome.NewGeneration
+			}
+			if err != nil {
 				return err
 			}
+			if queue {
+				jobs = append(jobs, river.InsertManyParams{
+					Args:       Args{LogID: record.logID, Generation: generation},
+					InsertOpts: &river.InsertOpts{MaxAttempts: maxJobAttempts, ScheduledAt: now.Add(record.delay)},
+				})
+			}
 		}
-		return nil
+		if len(jobs) == 0 {
+			return nil
+		}
+		if w.insertJobs == nil {
+			return errors.New("delivery worker is not attached to a queue")
+		}
+		return w.insertJobs(ctx, tx, jobs)
 	})
 }
 
@@ -156,12 +223,19 @@ func (w *Worker) jobTimeout() time.Duration {
 	return w.cfg.RequestTimeout + 5*time.Second
 }
 
+// batchTimeout bounds one batch job. Its deliveries wait for a free request
+// slot at most until a full jobTimeout is left, so each one that starts has
+// as long as a job of its own.
+func (w *Worker) batchTimeout() time.Duration {
+	return 2 * w.jobTimeout()
+}
+
 // rescueAfter is how long a job may stay running before the queue assumes
 // its process died and runs it again. It is longer than a job can live,
 // including the recording that outlasts the job's context, so a delivery
 // never runs twice at once.
 func (w *Worker) rescueAfter() time.Duration {
-	return w.jobTimeout() + recordTimeout + 5*time.Second
+	return w.batchTimeout() + recordTimeout + 5*time.Second
 }
 
 // Timeout bounds one job; see jobTimeout.
@@ -178,29 +252,170 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	} else if err != nil {
 		return fmt.Errorf("load delivery %s: %w", job.Args.LogID, err)
 	}
+	if !due(task.Log, job.Args.Generation) {
+		return nil
+	}
+	return w.attempt(ctx, task, nil)
+}
+
+// due reports whether a job queued for generation still has to deliver log.
+func due(log *datapusher.DeliveryLog, generation int) bool {
+	if log.Generation != generation {
+		// A replay, a retry or a hand-off queued a newer job for this log.
+		return false
+	}
+	// A final log was delivered by this job before a crash kept the job
+	// from completing.
+	return log.Status != datapusher.StatusSuccess && log.Status != datapusher.StatusFailed
+}
+
+// Batch returns the worker of batch jobs, which shares this worker's
+// limits, breakers and attempt writers.
+func (w *Worker) Batch() river.Worker[BatchArgs] { return &batchWorker{w: w} }
+
+type batchWorker struct {
+	river.WorkerDefaults[BatchArgs]
+	w *Worker
+}
+
+// Timeout bounds one batch job; see batchTimeout.
+func (b *batchWorker) Timeout(*river.Job[BatchArgs]) time.Duration {
+	return b.w.batchTimeout()
+}
+
+// Work makes the first attempt of each of the job's logs, all at once
+// within the limits on requests in flight. A log that is final or moved on
+// to a newer job, for example when the job runs again after a crash, is
+// skipped. The job fails, and runs again, only when an attempt could not be
+// recorded or was interrupted.
+func (b *batchWorker) Work(ctx context.Context, job *river.Job[BatchArgs]) error {
+	tasks, err := b.w.store.DeliveryTasks(ctx, job.Args.LogIDs)
+	if err != nil {
+		return fmt.Errorf("load %d deliveries: %w", len(job.Args.LogIDs), err)
+	}
+	byDestination := map[string]*batchDestination{}
+	var order []*batchDestination
+	for _, task := range tasks {
+		if !due(task.Log, job.Args.Generation) {
+			continue
+		}
+		group, ok := byDestination[task.Destination.ID]
+		if !ok {
+			group = &batchDestination{}
+			byDestination[task.Destination.ID] = group
+			order = append(order, group)
+		}
+		group.tasks = append(group.tasks, task)
+	}
+
+	// Each destination's logs are worked by as many goroutines as the
+	// destination may take requests, so a large batch costs few goroutines.
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, group := range order {
+		for range min(len(group.tasks), b.w.cfg.MaxPerDestination) {
+			wg.Go(func() {
+				for task := group.take(); task != nil; task = group.take() {
+					if err := b.w.attempt(ctx, task, group); err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// batchDestination holds the logs of one batch job that go to one
+// destination.
+type batchDestination struct {
+	mu    sync.Mutex
+	tasks []*sqlstore.DeliveryTask
+
+	// busy is set once the destination had no free request slot: the
+	// batch's remaining logs for it then move to jobs of their own without
+	// waiting for one.
+	busy atomic.Bool
+}
+
+// take returns the next log to deliver, or nil when none is left.
+func (g *batchDestination) take() *sqlstore.DeliveryTask {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.tasks) == 0 {
+		return nil
+	}
+	task := g.tasks[0]
+	g.tasks = g.tasks[1:]
+	return task
+}
+
+// attempt makes one delivery attempt for task, unless its destination
+// cannot take one now. Without an attempt, or after one that failed and
+// will be retried, the current job snoozed delivers the log later, or a job
+// of its own when the log comes from a batch (batch is not nil).
+func (w *Worker) attempt(ctx context.Context, task *sqlstore.DeliveryTask, batch *batchDestination) error {
 	log, destination := task.Log, task.Destination
-	if log.Generation != job.Args.Generation {
-		// A replay queued a newer job for this log.
-		return nil
+	res, wait, err := w.send(ctx, log, destination, batch)
+	if err != nil {
+		return err
 	}
-	if log.Status == datapusher.StatusSuccess || log.Status == datapusher.StatusFailed {
-		// Already final: this job ran before a crash kept it from completing.
-		return nil
+	fromBatch := batch != nil
+	if wait > 0 {
+		if fromBatch {
+			return w.handOff(ctx, log, wait)
+		}
+		return river.JobSnooze(wait)
 	}
+	return w.record(ctx, log, destination, res, fromBatch)
+}
+
+// send makes the request of one attempt while it holds a request slot of
+// the destination and of the process; recording the attempt happens after
+// both are free again. When the destination cannot take a request now it
+// makes none and returns how long to wait instead.
+func (w *Worker) send(ctx context.Context, log *datapusher.DeliveryLog,
+	destination *datapusher.Destination, batch *batchDestination) (res sender.Result, wait time.Duration, err error) {
 	if !destination.Enabled {
-		return river.JobSnooze(w.cfg.DisabledDelay)
+		return res, w.cfg.DisabledDelay, nil
 	}
-	if !w.acquire(ctx, destination.ID) {
-		return river.JobSnooze(withJitter(w.cfg.BusyDelay))
+	// A delivery of its own waits up to BusyWait for a slot of its
+	// destination. A batch waits as long as the destination keeps finishing
+	// requests, because its waiting costs only goroutines, until only
+	// RequestTimeout is left of the job; once the destination finished none
+	// in BusyWait, the batch's deliveries to it move to jobs of their own.
+	waitCtx, wait, untilStuck := ctx, w.cfg.BusyWait, batch != nil
+	if batch != nil && batch.busy.Load() {
+		wait = 0
 	}
-	defer w.release(destination.ID)
+	if deadline, ok := ctx.Deadline(); ok && batch != nil {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithDeadline(ctx, deadline.Add(-w.cfg.RequestTimeout))
+		defer cancel()
+	}
+	slots := w.destinationSlots(destination.ID)
+	if ok, busyFor := slots.acquire(waitCtx, wait, untilStuck); !ok {
+		if batch != nil {
+			batch.busy.Store(true)
+		}
+		return res, withJitter(min(max(busyFor, w.cfg.BusyDelay), w.cfg.MaxBusyDelay)), nil
+	}
+	defer slots.release()
+	if !w.acquireSending(ctx) {
+		return res, withJitter(w.cfg.BusyDelay), nil
+	}
+	defer func() { <-w.sending }()
 	reportToBreaker, ok := w.breakers.allow(destination.ID)
 	if !ok {
 		// The breaker is open: wait without making or counting an attempt.
-		return river.JobSnooze(withJitter(w.breakers.cfg.Cooldown))
+		return res, withJitter(w.breakers.cfg.Cooldown), nil
 	}
 
-	res := w.sender.Send(ctx, sender.Request{
+	res = w.sender.Send(ctx, sender.Request{
 		URL: destination.URL, Method: destination.HTTPMethod, Headers: destination.Headers,
 		Body: log.ReceivedData, EventID: log.EventID, WebhookID: "msg_" + log.ID,
 		Timestamp: time.Now(), Secrets: destination.SigningSecrets(time.Now()),
@@ -209,19 +424,31 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		// Shutting down: the queue runs the job again after restart, and
 		// the breaker does not count the interruption.
 		reportToBreaker(errAttemptInterrupted)
-		return fmt.Errorf("delivery %s interrupted: %w", log.ID, ctx.Err())
+		return res, 0, fmt.Errorf("delivery %s interrupted: %w", log.ID, ctx.Err())
 	}
 	if res.Success() {
 		reportToBreaker(nil)
 	} else {
 		reportToBreaker(errAttemptFailed)
 	}
-	return w.record(ctx, log, destination, res)
+	return res, 0, nil
+}
+
+// handOff moves a log from a batch job to a job of its own that starts after
+// delay.
+func (w *Worker) handOff(ctx context.Context, log *datapusher.DeliveryLog, delay time.Duration) error {
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	record := &attemptRecord{logID: log.ID, generation: log.Generation, delay: delay}
+	if err := w.recorder.Submit(recordCtx, record); err != nil {
+		return fmt.Errorf("queue delivery %s: %w", log.ID, err)
+	}
+	return nil
 }
 
 // record stores the attempt and returns what the queue should do next.
 func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog,
-	destination *datapusher.Destination, res sender.Result) error {
+	destination *datapusher.Destination, res sender.Result, fromBatch bool) error {
 	attempt := log.Attempts + 1
 	decision := decide(res, attempt, w.cfg.Schedule)
 	a := &datapusher.Attempt{
@@ -239,11 +466,14 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog,
 	// the request was already made.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	outcome := sqlstore.AttemptOutcome{Attempt: a, Status: decision.Status, Final: decision.Final}
+	retry := decision.Status != datapusher.StatusSuccess && !decision.Final
+	outcome := &sqlstore.AttemptOutcome{
+		Attempt: a, Status: decision.Status, Final: decision.Final, NewGeneration: retry && fromBatch,
+	}
 	if res.StatusCode == http.StatusGone {
 		outcome.DisableReason = "destination answered 410 Gone"
 	}
-	record := &attemptRecord{logID: log.ID, outcome: outcome}
+	record := &attemptRecord{logID: log.ID, outcome: outcome, delay: decision.Delay}
 	if err := w.recorder.Submit(recordCtx, record); err != nil {
 		w.logger.Error("record delivery attempt", "log_id", log.ID, "event_id", log.EventID,
 			"destination_id", destination.ID, "attempt", attempt, "error", err)
@@ -256,7 +486,8 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog,
 		"duration_ms", res.Duration.Milliseconds(), "outcome", decision.Status)
 
 	switch {
-	case decision.Status == datapusher.StatusSuccess:
+	case decision.Status == datapusher.StatusSuccess, fromBatch:
+		// A retry from a batch was queued with the attempt.
 		return nil
 	case decision.Final:
 		return river.JobCancel(errors.New(a.ErrorMessage))
@@ -265,19 +496,90 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog,
 	}
 }
 
-// acquire takes one of the destination's MaxPerDestination slots, waiting
-// up to BusyWait for one to free up. It reports false when none did.
-func (w *Worker) acquire(ctx context.Context, destinationID string) bool {
-	slots := w.destinationSlots(destinationID)
+// destinationSlots are the request slots of one destination.
+type destinationSlots struct {
+	tokens   chan struct{}
+	finished atomic.Int64 // requests that released their slot
+
+	mu sync.Mutex
+	// busySince is when a request last found no free slot without waiting
+	// after one had found one; zero when the last one found one at once.
+	busySince time.Time
+}
+
+// acquire takes one of the destination's slots, waiting up to wait for one
+// to free up, or, when untilStuck, for as long as some request of the
+// destination finishes within each wait. When it gets none it reports false
+// and how long the destination has had no free slot: the longer a
+// destination stays saturated, the longer its waiting deliveries stay away.
+func (d *destinationSlots) acquire(ctx context.Context, wait time.Duration, untilStuck bool) (bool, time.Duration) {
 	select {
-	case slots <- struct{}{}:
+	case d.tokens <- struct{}{}:
+		d.mu.Lock()
+		d.busySince = time.Time{}
+		d.mu.Unlock()
+		return true, 0
+	default:
+	}
+	now := time.Now()
+	d.mu.Lock()
+	if d.busySince.IsZero() {
+		d.busySince = now
+	}
+	busyFor := now.Sub(d.busySince)
+	d.mu.Unlock()
+	if wait <= 0 {
+		return false, busyFor
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		finished := d.finished.Load()
+		select {
+		case d.tokens <- struct{}{}:
+			return true, 0
+		case <-timer.C:
+		case <-ctx.Done():
+			return false, time.Since(d.busySinceLocked())
+		}
+		if !untilStuck || d.finished.Load() == finished {
+			return false, time.Since(d.busySinceLocked())
+		}
+		timer.Reset(wait)
+	}
+}
+
+func (d *destinationSlots) busySinceLocked() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.busySince.IsZero() {
+		return time.Now()
+	}
+	return d.busySince
+}
+
+func (d *destinationSlots) release() {
+	d.finished.Add(1)
+	<-d.tokens
+}
+
+// acquireSending takes one of the process's request slots. It waits until
+// only RequestTimeout is left of the job, so that a request that starts can
+// run to its own timeout, and reports false when no slot freed up by then.
+func (w *Worker) acquireSending(ctx context.Context) bool {
+	select {
+	case w.sending <- struct{}{}:
 		return true
 	default:
 	}
-	timer := time.NewTimer(w.cfg.BusyWait)
+	wait := w.cfg.BusyWait
+	if deadline, ok := ctx.Deadline(); ok {
+		wait = max(time.Until(deadline)-w.cfg.RequestTimeout, 0)
+	}
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
-	case slots <- struct{}{}:
+	case w.sending <- struct{}{}:
 		return true
 	case <-timer.C:
 		return false
@@ -286,20 +588,16 @@ func (w *Worker) acquire(ctx context.Context, destinationID string) bool {
 	}
 }
 
-func (w *Worker) release(destinationID string) {
-	<-w.destinationSlots(destinationID)
-}
-
 // destinationSlots returns the semaphore of a destination.
 //
 // NOTE: semaphores are kept for every destination this process has
 // delivered to, one small channel each, until the process stops.
-func (w *Worker) destinationSlots(destinationID string) chan struct{} {
+func (w *Worker) destinationSlots(destinationID string) *destinationSlots {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	slots, ok := w.slots[destinationID]
 	if !ok {
-		slots = make(chan struct{}, w.cfg.MaxPerDestination)
+		slots = &destinationSlots{tokens: make(chan struct{}, w.cfg.MaxPerDestination)}
 		w.slots[destinationID] = slots
 	}
 	return slots

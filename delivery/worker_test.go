@@ -2,7 +2,9 @@ package delivery_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -521,6 +523,95 @@ func TestDeliveryConnectionFaults(t *testing.T) {
 				attempts, err := f.store.Attempts(ctx, log.ID)
 				require.NoError(t, err)
 				require.Equal(t, "redirect", attempts[0].ErrorClass)
+			})
+		})
+	}
+}
+
+func TestBatch(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range testdb.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+
+			t.Run("RunAgainSkipsFinishedLogs", func(t *testing.T) {
+				t.Parallel()
+				f := setup(t, dialect, nil)
+				done, open := newReceiver(t), newReceiver(t)
+				doneDestination := f.destination(t, "POST", done.URL, nil)
+				openDestination := f.destination(t, "POST", open.URL, nil)
+				destinations, err := f.store.AccountDestinations(ctx, f.account.AccountID)
+				require.NoError(t, err)
+
+				// Store the event without jobs, finish one log as a first
+				// run of its batch would have, then queue the batch.
+				item := &sqlstore.NewEvent{
+					Event:        &datapusher.Event{AccountID: f.account.AccountID, EventID: "again", Body: []byte(`{"a":1}`)},
+					Destinations: destinations,
+				}
+				require.NoError(t, f.store.InsertEvents(ctx, []*sqlstore.NewEvent{item}, nil))
+				require.Len(t, item.Logs, 2)
+				for _, log := range item.Logs {
+					if log.DestinationID == doneDestination.ID {
+						require.NoError(t, f.store.RecordAttempt(ctx, log.ID, sqlstore.AttemptOutcome{
+							Attempt: &datapusher.Attempt{StartedAt: time.Now(), ErrorClass: "none"},
+							Status:  datapusher.StatusSuccess, Final: true,
+						}))
+					}
+				}
+				require.NoError(t, f.store.WithTx(ctx, func(tx *sql.Tx) error {
+					return f.queue.Enqueue(ctx, tx, item.Logs)
+				}))
+
+				logs := f.waitFinal(t, "again")
+				require.Equal(t, datapusher.StatusSuccess, logs[openDestination.ID].Status)
+				require.Len(t, open.received(), 1)
+				require.Never(t, func() bool { return len(done.received()) > 0 }, 300*time.Millisecond, 20*time.Millisecond,
+					"the finished log is not delivered again")
+			})
+
+			t.Run("BusyDestinationMovesDeliveriesToTheirOwnJobs", func(t *testing.T) {
+				t.Parallel()
+				f := setupWithConfig(t, dialect, delivery.Config{
+					MaxPerDestination: 1, BusyWait: 20 * time.Millisecond,
+					BusyDelay: 20 * time.Millisecond, MaxBusyDelay: 200 * time.Millisecond,
+				})
+				var mu sync.Mutex
+				var inFlight, most int
+				slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					inFlight++
+					most = max(most, inFlight)
+					mu.Unlock()
+					time.Sleep(100 * time.Millisecond)
+					mu.Lock()
+					inFlight--
+					mu.Unlock()
+				}))
+				t.Cleanup(slow.Close)
+				d := f.destination(t, "POST", slow.URL, nil)
+
+				// Each event is a batch job of its own; the jobs run at once
+				// and compete for the destination's one slot.
+				for i := range 5 {
+					_, err := f.events.SubmitWithToken(ctx, "token", fmt.Sprint("busy-", i), []byte(`{"a":1}`), "")
+					require.NoError(t, err)
+				}
+
+				moved := 0
+				for i := range 5 {
+					log := f.waitFinal(t, fmt.Sprint("busy-", i))[d.ID]
+					require.Equal(t, datapusher.StatusSuccess, log.Status)
+					require.Equal(t, 1, log.Attempts)
+					if log.Generation > 0 {
+						moved++
+					}
+				}
+				require.Positive(t, moved, "deliveries that found the destination busy moved to jobs of their own")
+				mu.Lock()
+				defer mu.Unlock()
+				require.Equal(t, 1, most, "never more requests at once than the destination's limit")
 			})
 		})
 	}

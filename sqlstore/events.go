@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/datapusher/datapusher"
@@ -380,6 +381,42 @@ func (s *Store) DeliveryTask(ctx context.Context, logID string) (*DeliveryTask, 
 	return &DeliveryTask{Log: logRow.result(), Destination: destination}, nil
 }
 
+// DeliveryTasks returns the tasks of many logs in one query, in no
+// particular order. Logs that no longer exist, such as those of a deleted
+// destination, are left out.
+func (s *Store) DeliveryTasks(ctx context.Context, logIDs []string) ([]*DeliveryTask, error) {
+	var w where
+	placeholders := make([]string, 0, len(logIDs))
+	for _, id := range logIDs {
+		if validID(id) {
+			placeholders = append(placeholders, w.arg(id))
+		}
+	}
+	if len(placeholders) == 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+logColumns+`, `+destinationColumnsOf("d")+logFrom+`
+		JOIN destinations d ON d.id = l.destination_id WHERE l.id IN (`+strings.Join(placeholders, ", ")+`)`, w.args...)
+	if err != nil {
+		return nil, mapError(fmt.Errorf("select delivery tasks: %w", err))
+	}
+	defer rows.Close()
+	tasks := make([]*DeliveryTask, 0, len(placeholders))
+	for rows.Next() {
+		var logRow logScan
+		var destinationRow destinationScan
+		if err := rows.Scan(append(logRow.targets(), destinationRow.targets()...)...); err != nil {
+			return nil, mapError(fmt.Errorf("scan delivery task: %w", err))
+		}
+		destination, err := destinationRow.result()
+		if err != nil {
+			return nil, err
+		}
+		tasks = append(tasks, &DeliveryTask{Log: logRow.result(), Destination: destination})
+	}
+	return tasks, mapError(rows.Err())
+}
+
 // AttemptOutcome is the result of one delivery attempt and the log status
 // it leads to.
 type AttemptOutcome struct {
@@ -390,33 +427,45 @@ type AttemptOutcome struct {
 	// DisableReason, when set, disables the log's destination in the same
 	// transaction, for example after it answered 410 Gone.
 	DisableReason string
+
+	// NewGeneration moves the log to a new generation in the same
+	// statement, for a caller that queues the next attempt as a new job.
+	NewGeneration bool
 }
 
 // RecordAttempt stores an attempt and moves its log to the outcome's status,
 // in one transaction. A final outcome sets the processed timestamp.
 func (s *Store) RecordAttempt(ctx context.Context, logID string, outcome AttemptOutcome) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		return s.RecordAttemptTx(ctx, tx, logID, outcome)
+		_, err := s.RecordAttemptTx(ctx, tx, logID, outcome)
+		return err
 	})
 }
 
-// RecordAttemptTx is RecordAttempt inside the caller's transaction.
-func (s *Store) RecordAttemptTx(ctx context.Context, tx *sql.Tx, logID string, outcome AttemptOutcome) error {
+// RecordAttemptTx is RecordAttempt inside the caller's transaction. It
+// returns the log's generation after the change.
+func (s *Store) RecordAttemptTx(ctx context.Context, tx *sql.Tx, logID string, outcome AttemptOutcome) (int, error) {
 	a := outcome.Attempt
 	var processedAt any
 	if outcome.Final {
 		processedAt = s.timeArg(s.Now())
 	}
+	step := 0
+	if outcome.NewGeneration {
+		step = 1
+	}
 
 	// Move the log to its new state and take the attempt's number from the
 	// same statement.
+	var generation int
 	err := tx.QueryRowContext(ctx, `UPDATE delivery_logs SET attempts = attempts + 1, status = $1,
-		response_status_code = $2, error = $3, processed_at = $4 WHERE id = $5 RETURNING attempts`,
-		outcome.Status, a.ResponseStatus, a.ErrorMessage, processedAt, logID).Scan(&a.Number)
+		response_status_code = $2, error = $3, processed_at = $4, generation = generation + $5
+		WHERE id = $6 RETURNING attempts, generation`,
+		outcome.Status, a.ResponseStatus, a.ErrorMessage, processedAt, step, logID).Scan(&a.Number, &generation)
 	if errors.Is(err, sql.ErrNoRows) {
-		return notFound("log")
+		return 0, notFound("log")
 	} else if err != nil {
-		return mapError(fmt.Errorf("update log: %w", err))
+		return 0, mapError(fmt.Errorf("update log: %w", err))
 	}
 
 	a.ID = newID()
@@ -427,19 +476,33 @@ func (s *Store) RecordAttemptTx(ctx context.Context, tx *sql.Tx, logID string, o
 		a.ID, logID, a.Number, s.timeArg(a.StartedAt), a.DurationMS, a.RequestURL, a.ResponseStatus,
 		a.ResponseBody, a.ErrorClass, a.ErrorMessage)
 	if err != nil {
-		return mapError(fmt.Errorf("insert attempt: %w", err))
+		return 0, mapError(fmt.Errorf("insert attempt: %w", err))
 	}
 
 	if outcome.DisableReason == "" {
-		return nil
+		return generation, nil
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE destinations SET enabled = $1, disabled_reason = $2, updated_at = $3
 		WHERE id = (SELECT destination_id FROM delivery_logs WHERE id = $4)`,
 		false, outcome.DisableReason, s.timeArg(s.Now()), logID)
 	if err != nil {
-		return mapError(fmt.Errorf("disable destination: %w", err))
+		return 0, mapError(fmt.Errorf("disable destination: %w", err))
 	}
-	return nil
+	return generation, nil
+}
+
+// NextGenerationTx moves a log from generation to the next one without an
+// attempt, so that the caller can queue its delivery as a new job. It
+// reports false when the log is gone or already moved on.
+func (s *Store) NextGenerationTx(ctx context.Context, tx *sql.Tx, logID string, generation int) (int, bool, error) {
+	err := tx.QueryRowContext(ctx, `UPDATE delivery_logs SET generation = generation + 1
+		WHERE id = $1 AND generation = $2 RETURNING generation`, logID, generation).Scan(&generation)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	} else if err != nil {
+		return 0, false, mapError(fmt.Errorf("move log to next generation: %w", err))
+	}
+	return generation, true, nil
 }
 
 // Attempts returns the attempts of a log, oldest first.

@@ -86,8 +86,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, mode server
 	// kind of each job it inserts; only delivering modes run it.
 	s := sender.New(sender.Options{Timeout: cfg.DeliveryTimeout, AllowedNetworks: networks})
 	worker := delivery.NewWorker(store, s, delivery.Config{
-		Schedule: schedule, MaxPerDestination: cfg.MaxPerDestination, RequestTimeout: cfg.DeliveryTimeout,
-		Metrics: m,
+		Schedule: schedule, Concurrency: cfg.Workers, MaxPerDestination: cfg.MaxPerDestination,
+		RequestTimeout: cfg.DeliveryTimeout, Metrics: m,
 	}, logger)
 	queueLogger, err := newLoggerAtLeast(stderr, cfg.LogLevel, cfg.LogFormat, slog.LevelWarn)
 	if err != nil {
