@@ -181,24 +181,34 @@ func (w *Worker) writeAttempts(ctx context.Context, records []*attemptRecord) er
 	return w.store.WithTx(ctx, func(tx *sql.Tx) error {
 		var jobs []river.InsertManyParams
 		now := time.Now()
+		queue := func(logID string, generation int, delay time.Duration) {
+			jobs = append(jobs, river.InsertManyParams{
+				Args:       Args{LogID: logID, Generation: generation},
+				InsertOpts: &river.InsertOpts{MaxAttempts: maxJobAttempts, ScheduledAt: now.Add(delay)},
+			})
+		}
+		var attempts []*sqlstore.LogAttempt
+		var delays []time.Duration
 		for _, record := range records {
-			var generation int
-			var queue bool
-			var err error
-			if record.outcome == nil {
-				generation, queue, err = w.store.NextGenerationTx(ctx, tx, record.logID, record.generation)
-			} else {
-				generation, err = w.store.RecordAttemptTx(ctx, tx, record.logID, *record.outcome)
-				queue = record.outcome.NewGeneration
+			if record.outcome != nil {
+				attempts = append(attempts, &sqlstore.LogAttempt{LogID: record.logID, Outcome: *record.outcome})
+				delays = append(delays, record.delay)
+				continue
 			}
+			generation, moved, err := w.store.NextGenerationTx(ctx, tx, record.logID, record.generation)
 			if err != nil {
 				return err
 			}
-			if queue {
-				jobs = append(jobs, river.InsertManyParams{
-					Args:       Args{LogID: record.logID, Generation: generation},
-					InsertOpts: &river.InsertOpts{MaxAttempts: maxJobAttempts, ScheduledAt: now.Add(record.delay)},
-				})
+			if moved {
+				queue(record.logID, generation, record.delay)
+			}
+		}
+		if err := w.store.RecordAttemptsTx(ctx, tx, attempts); err != nil {
+			return err
+		}
+		for i, attempt := range attempts {
+			if attempt.Outcome.NewGeneration {
+				queue(attempt.LogID, attempt.Generation, delays[i])
 			}
 		}
 		if len(jobs) == 0 {

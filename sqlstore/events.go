@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/datapusher/datapusher"
@@ -32,68 +31,137 @@ type EnqueueFunc func(ctx context.Context, tx *sql.Tx, logs []*datapusher.Delive
 // InsertEvents stores events and a pending delivery log per (event,
 // destination), and calls enqueue with all new logs, in one transaction.
 // An event whose (account, event id) is already stored is skipped and marked
-// Duplicate.
+// Duplicate. A destination deleted since the caller listed it is skipped.
 func (s *Store) InsertEvents(ctx context.Context, events []*NewEvent, enqueue EnqueueFunc) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var all []*datapusher.DeliveryLog
-		for _, item := range events {
-			if err := s.insertEvent(ctx, tx, item); err != nil {
-				return err
-			}
-			all = append(all, item.Logs...)
+		if err := s.insertEventRows(ctx, tx, events); err != nil {
+			return err
 		}
-		return enqueueInTx(ctx, tx, enqueue, all)
+		logs, err := s.insertLogRows(ctx, tx, events)
+		if err != nil {
+			return err
+		}
+		return enqueueInTx(ctx, tx, enqueue, logs)
 	})
 }
 
-func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, item *NewEvent) error {
-	ev := item.Event
-	ev.ID = newID()
-	if ev.ReceivedAt.IsZero() {
-		ev.ReceivedAt = s.Now()
-	}
-	receivedAt := s.timeArg(ev.ReceivedAt)
-
-	var id string
-	err := tx.QueryRowContext(ctx, `INSERT INTO events (id, account_id, event_id, body, request_id, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id, event_id) DO NOTHING RETURNING id`,
-		ev.ID, ev.AccountID, ev.EventID, string(ev.Body), ev.RequestID, receivedAt).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		item.Duplicate = true
-		return nil
-	} else if isForeignKeyViolation(err) {
-		// The account was deleted after the sender's token was checked.
-		return datapusher.Errorf(datapusher.EUNAUTHORIZED, "Unauthenticated")
-	} else if err != nil {
-		return mapError(fmt.Errorf("insert event: %w", err))
-	}
-
-	item.Logs = make([]*datapusher.DeliveryLog, 0, len(item.Destinations))
-	for _, d := range item.Destinations {
-		log := &datapusher.DeliveryLog{
-			ID: newID(), EventPK: ev.ID, EventID: ev.EventID, AccountID: ev.AccountID,
-			DestinationID: d.ID, ReceivedTimestamp: ev.ReceivedAt, ReceivedData: ev.Body,
-			Status: datapusher.StatusPending, RequestID: ev.RequestID,
+// insertEventRows inserts the events with multi-row statements and marks
+// those already stored as Duplicate.
+func (s *Store) insertEventRows(ctx context.Context, tx *sql.Tx, events []*NewEvent) error {
+	inserted := make(map[string]bool, len(events))
+	rest := events
+	for _, size := range rowChunks(len(events)) {
+		chunk := rest[:size]
+		rest = rest[size:]
+		args := make([]any, 0, 6*size)
+		for _, item := range chunk {
+			ev := item.Event
+			ev.ID = newID()
+			if ev.ReceivedAt.IsZero() {
+				ev.ReceivedAt = s.Now()
+			}
+			item.Logs, item.Duplicate = nil, false
+			args = append(args, ev.ID, ev.AccountID, ev.EventID, string(ev.Body), ev.RequestID, s.timeArg(ev.ReceivedAt))
 		}
-		// A destination deleted since the caller listed it is skipped.
-		res, err := tx.ExecContext(ctx, `INSERT INTO delivery_logs (id, event_pk, account_id, destination_id,
-			event_id, status, request_id, received_at)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM destinations WHERE id = $4)`,
-			log.ID, log.EventPK, log.AccountID, log.DestinationID, log.EventID, log.Status, log.RequestID, receivedAt)
+		rows, err := tx.QueryContext(ctx, `INSERT INTO events (id, account_id, event_id, body, request_id, received_at)
+			VALUES `+valuesRows(size, 6)+` ON CONFLICT (account_id, event_id) DO NOTHING RETURNING id`, args...)
+		if err == nil {
+			err = scanIDs(rows, inserted)
+		}
 		if isForeignKeyViolation(err) {
-			// On PostgreSQL a delete that commits after the EXISTS check
-			// still fails the insert; run the transaction again, and the
-			// check then skips the destination.
-			return &retryTxError{fmt.Errorf("insert delivery log: %w", err)}
+			// The account was deleted after the sender's token was checked.
+			return datapusher.Errorf(datapusher.EUNAUTHORIZED, "Unauthenticated")
 		} else if err != nil {
-			return mapError(fmt.Errorf("insert delivery log: %w", err))
+			return mapError(fmt.Errorf("insert events: %w", err))
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			continue
-		}
-		item.Logs = append(item.Logs, log)
+	}
+	for _, item := range events {
+		item.Duplicate = !inserted[item.Event.ID]
 	}
 	return nil
+}
+
+// insertLogRows inserts a pending log per new event and destination that
+// still exists, and returns the logs.
+func (s *Store) insertLogRows(ctx context.Context, tx *sql.Tx, events []*NewEvent) ([]*datapusher.DeliveryLog, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, item := range events {
+		for _, d := range item.Destinations {
+			if !item.Duplicate && !seen[d.ID] {
+				seen[d.ID] = true
+				ids = append(ids, d.ID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var w where
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM destinations WHERE id IN `+w.inList(ids), w.args...)
+	existing := make(map[string]bool, len(ids))
+	if err == nil {
+		err = scanIDs(rows, existing)
+	}
+	if err != nil {
+		return nil, mapError(fmt.Errorf("select destinations: %w", err))
+	}
+
+	var all []*datapusher.DeliveryLog
+	for _, item := range events {
+		if item.Duplicate {
+			continue
+		}
+		ev := item.Event
+		item.Logs = make([]*datapusher.DeliveryLog, 0, len(item.Destinations))
+		for _, d := range item.Destinations {
+			if !existing[d.ID] {
+				continue
+			}
+			log := &datapusher.DeliveryLog{
+				ID: newID(), EventPK: ev.ID, EventID: ev.EventID, AccountID: ev.AccountID,
+				DestinationID: d.ID, ReceivedTimestamp: ev.ReceivedAt, ReceivedData: ev.Body,
+				Status: datapusher.StatusPending, RequestID: ev.RequestID,
+			}
+			item.Logs = append(item.Logs, log)
+			all = append(all, log)
+		}
+	}
+
+	rest := all
+	for _, size := range rowChunks(len(all)) {
+		chunk := rest[:size]
+		rest = rest[size:]
+		args := make([]any, 0, 8*size)
+		for _, log := range chunk {
+			args = append(args, log.ID, log.EventPK, log.AccountID, log.DestinationID, log.EventID, log.Status,
+				log.RequestID, s.timeArg(log.ReceivedTimestamp))
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO delivery_logs (id, event_pk, account_id, destination_id,
+			event_id, status, request_id, received_at) VALUES `+valuesRows(size, 8), args...)
+		if isForeignKeyViolation(err) {
+			// On PostgreSQL a delete that commits after the destinations
+			// were read still fails the insert; run the transaction again,
+			// and the read then leaves the destination out.
+			return nil, &retryTxError{fmt.Errorf("insert delivery logs: %w", err)}
+		} else if err != nil {
+			return nil, mapError(fmt.Errorf("insert delivery logs: %w", err))
+		}
+	}
+	return all, nil
+}
+
+// scanIDs adds the ids that rows return to ids and closes rows.
+func scanIDs(rows *sql.Rows, ids map[string]bool) error {
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		ids[id] = true
+	}
+	return rows.Err()
 }
 
 const logColumns = `l.id, l.event_pk, l.event_id, l.account_id, l.destination_id, l.received_at,
@@ -385,23 +453,23 @@ func (s *Store) DeliveryTask(ctx context.Context, logID string) (*DeliveryTask, 
 // particular order. Logs that no longer exist, such as those of a deleted
 // destination, are left out.
 func (s *Store) DeliveryTasks(ctx context.Context, logIDs []string) ([]*DeliveryTask, error) {
-	var w where
-	placeholders := make([]string, 0, len(logIDs))
+	valid := make([]string, 0, len(logIDs))
 	for _, id := range logIDs {
 		if validID(id) {
-			placeholders = append(placeholders, w.arg(id))
+			valid = append(valid, id)
 		}
 	}
-	if len(placeholders) == 0 {
+	if len(valid) == 0 {
 		return nil, nil
 	}
+	var w where
 	rows, err := s.db.QueryContext(ctx, `SELECT `+logColumns+`, `+destinationColumnsOf("d")+logFrom+`
-		JOIN destinations d ON d.id = l.destination_id WHERE l.id IN (`+strings.Join(placeholders, ", ")+`)`, w.args...)
+		JOIN destinations d ON d.id = l.destination_id WHERE l.id IN `+w.inList(valid), w.args...)
 	if err != nil {
 		return nil, mapError(fmt.Errorf("select delivery tasks: %w", err))
 	}
 	defer rows.Close()
-	tasks := make([]*DeliveryTask, 0, len(placeholders))
+	tasks := make([]*DeliveryTask, 0, len(valid))
 	for rows.Next() {
 		var logRow logScan
 		var destinationRow destinationScan
@@ -445,50 +513,80 @@ func (s *Store) RecordAttempt(ctx context.Context, logID string, outcome Attempt
 // RecordAttemptTx is RecordAttempt inside the caller's transaction. It
 // returns the log's generation after the change.
 func (s *Store) RecordAttemptTx(ctx context.Context, tx *sql.Tx, logID string, outcome AttemptOutcome) (int, error) {
-	a := outcome.Attempt
-	var processedAt any
-	if outcome.Final {
-		processedAt = s.timeArg(s.Now())
+	attempt := &LogAttempt{LogID: logID, Outcome: outcome}
+	if err := s.RecordAttemptsTx(ctx, tx, []*LogAttempt{attempt}); err != nil {
+		return 0, err
 	}
-	step := 0
-	if outcome.NewGeneration {
-		step = 1
+	return attempt.Generation, nil
+}
+
+// LogAttempt is the outcome of an attempt at one log. RecordAttemptsTx sets
+// Generation to the log's generation after the change.
+type LogAttempt struct {
+	LogID      string
+	Outcome    AttemptOutcome
+	Generation int
+}
+
+// RecordAttemptsTx records many attempts in the caller's transaction: each
+// log moves to its outcome's status, and the attempts are inserted
+// together.
+func (s *Store) RecordAttemptsTx(ctx context.Context, tx *sql.Tx, attempts []*LogAttempt) error {
+	now := s.timeArg(s.Now())
+	for _, la := range attempts {
+		a, outcome := la.Outcome.Attempt, la.Outcome
+		var processedAt any
+		if outcome.Final {
+			processedAt = now
+		}
+		step := 0
+		if outcome.NewGeneration {
+			step = 1
+		}
+		// Move the log to its new state and take the attempt's number from
+		// the same statement.
+		err := tx.QueryRowContext(ctx, `UPDATE delivery_logs SET attempts = attempts + 1, status = $1,
+			response_status_code = $2, error = $3, processed_at = $4, generation = generation + $5
+			WHERE id = $6 RETURNING attempts, generation`,
+			outcome.Status, a.ResponseStatus, a.ErrorMessage, processedAt, step, la.LogID).Scan(&a.Number, &la.Generation)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("log")
+		} else if err != nil {
+			return mapError(fmt.Errorf("update log: %w", err))
+		}
+		a.ID = newID()
+		a.LogID = la.LogID
 	}
 
-	// Move the log to its new state and take the attempt's number from the
-	// same statement.
-	var generation int
-	err := tx.QueryRowContext(ctx, `UPDATE delivery_logs SET attempts = attempts + 1, status = $1,
-		response_status_code = $2, error = $3, processed_at = $4, generation = generation + $5
-		WHERE id = $6 RETURNING attempts, generation`,
-		outcome.Status, a.ResponseStatus, a.ErrorMessage, processedAt, step, logID).Scan(&a.Number, &generation)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, notFound("log")
-	} else if err != nil {
-		return 0, mapError(fmt.Errorf("update log: %w", err))
+	rest := attempts
+	for _, size := range rowChunks(len(attempts)) {
+		chunk := rest[:size]
+		rest = rest[size:]
+		args := make([]any, 0, 10*size)
+		for _, la := range chunk {
+			a := la.Outcome.Attempt
+			args = append(args, a.ID, a.LogID, a.Number, s.timeArg(a.StartedAt), a.DurationMS, a.RequestURL,
+				a.ResponseStatus, a.ResponseBody, a.ErrorClass, a.ErrorMessage)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (id, log_id, number, started_at, duration_ms,
+			request_url, response_status, response_body, error_class, error_message) VALUES `+valuesRows(size, 10), args...)
+		if err != nil {
+			return mapError(fmt.Errorf("insert attempts: %w", err))
+		}
 	}
 
-	a.ID = newID()
-	a.LogID = logID
-	_, err = tx.ExecContext(ctx, `INSERT INTO delivery_attempts (id, log_id, number, started_at, duration_ms,
-		request_url, response_status, response_body, error_class, error_message)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		a.ID, logID, a.Number, s.timeArg(a.StartedAt), a.DurationMS, a.RequestURL, a.ResponseStatus,
-		a.ResponseBody, a.ErrorClass, a.ErrorMessage)
-	if err != nil {
-		return 0, mapError(fmt.Errorf("insert attempt: %w", err))
+	for _, la := range attempts {
+		if la.Outcome.DisableReason == "" {
+			continue
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE destinations SET enabled = $1, disabled_reason = $2, updated_at = $3
+			WHERE id = (SELECT destination_id FROM delivery_logs WHERE id = $4)`,
+			false, la.Outcome.DisableReason, now, la.LogID)
+		if err != nil {
+			return mapError(fmt.Errorf("disable destination: %w", err))
+		}
 	}
-
-	if outcome.DisableReason == "" {
-		return generation, nil
-	}
-	_, err = tx.ExecContext(ctx, `UPDATE destinations SET enabled = $1, disabled_reason = $2, updated_at = $3
-		WHERE id = (SELECT destination_id FROM delivery_logs WHERE id = $4)`,
-		false, outcome.DisableReason, s.timeArg(s.Now()), logID)
-	if err != nil {
-		return 0, mapError(fmt.Errorf("disable destination: %w", err))
-	}
-	return generation, nil
+	return nil
 }
 
 // NextGenerationTx moves a log from generation to the next one without an

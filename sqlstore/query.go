@@ -77,3 +77,59 @@ func limitOffset(limit, offset int) string {
 	}
 	return fmt.Sprintf(" LIMIT %d OFFSET %d", limit, offset)
 }
+
+// maxRowsPerStatement caps the rows of one multi-row statement, well below
+// the number of parameters either database accepts in one statement.
+const maxRowsPerStatement = 128
+
+// rowChunks splits n rows into chunks whose sizes are powers of two, largest
+// first, none above maxRowsPerStatement. Statements built per chunk then
+// come in a few distinct texts, which the statement caches of both
+// databases keep compiled.
+func rowChunks(n int) []int {
+	var sizes []int
+	for size := maxRowsPerStatement; n > 0; size /= 2 {
+		for n >= size {
+			sizes = append(sizes, size)
+			n -= size
+		}
+	}
+	return sizes
+}
+
+// valuesRows returns the VALUES rows of a multi-row INSERT of rows rows
+// with width columns each, numbering placeholders from $1.
+func valuesRows(rows, width int) string {
+	var b strings.Builder
+	n := 0
+	for row := range rows {
+		if row > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for column := range width {
+			if column > 0 {
+				b.WriteString(", ")
+			}
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// inList appends ids to w as the placeholders of an IN list, repeating the
+// last id up to a power of two, so that lists of similar length share one
+// statement text. It returns the list in parentheses.
+func (w *where) inList(ids []string) string {
+	size := 1
+	for size < len(ids) {
+		size *= 2
+	}
+	placeholders := make([]string, size)
+	for i := range size {
+		placeholders[i] = w.arg(ids[min(i, len(ids)-1)])
+	}
+	return "(" + strings.Join(placeholders, ", ") + ")"
+}

@@ -326,6 +326,53 @@ func TestEventsAndLogs(t *testing.T) {
 			require.Empty(t, again.Logs)
 			require.Zero(t, enqueued)
 		})
+		t.Run("ManyEventsInOneCall", func(t *testing.T) {
+			// 300 events span several multi-row statements; one event id
+			// appears twice in the call and one was stored before.
+			other := createAccount(t, store, owner, "Many events")
+			destinations := []*datapusher.Destination{createDestination(t, store, other, "POST"), createDestination(t, store, other, "PUT")}
+			stored := &sqlstore.NewEvent{
+				Event:        &datapusher.Event{AccountID: other.AccountID, EventID: "evt-1", Body: body},
+				Destinations: destinations,
+			}
+			require.NoError(t, store.InsertEvents(ctx, []*sqlstore.NewEvent{stored}, nil))
+			require.False(t, stored.Duplicate)
+			var items []*sqlstore.NewEvent
+			for i := range 300 {
+				id := fmt.Sprintf("many-%03d", i)
+				switch i {
+				case 150:
+					id = "many-007"
+				case 299:
+					id = "evt-1"
+				}
+				items = append(items, &sqlstore.NewEvent{
+					Event:        &datapusher.Event{AccountID: other.AccountID, EventID: id, Body: body, RequestID: id},
+					Destinations: destinations,
+				})
+			}
+			enqueued = 0
+			require.NoError(t, store.InsertEvents(ctx, items, enqueue))
+			for i, item := range items {
+				if i == 150 || i == 299 {
+					require.True(t, item.Duplicate, "event %d", i)
+					require.Empty(t, item.Logs)
+					continue
+				}
+				require.False(t, item.Duplicate, "event %d", i)
+				require.Len(t, item.Logs, 2)
+			}
+			require.Equal(t, 2*298, enqueued)
+
+			eventID := "many-123"
+			page, err := store.Logs(ctx, datapusher.LogFilter{EventID: &eventID, AccountID: &other.AccountID})
+			require.NoError(t, err)
+			require.Len(t, page.Logs, 2)
+			for _, l := range page.Logs {
+				require.Equal(t, "many-123", l.RequestID)
+				require.Equal(t, string(body), string(l.ReceivedData))
+			}
+		})
 		t.Run("EnqueueFailureRollsBack", func(t *testing.T) {
 			item := &sqlstore.NewEvent{
 				Event:        &datapusher.Event{AccountID: account.AccountID, EventID: "evt-rollback", Body: body},
