@@ -76,7 +76,7 @@ func DefaultConfig() *Config {
 		Concurrency:       32,
 		PayloadSize:       200,
 		DrainTimeout:      60 * time.Second,
-		Workers:           100,
+		Workers:           500,
 		MaxPerDestination: 10,
 		SteadyRate:        1000,
 		SlowRate:          5,

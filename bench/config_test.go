@@ -156,7 +156,7 @@ func TestConfigScenarios(t *testing.T) {
 	env := cfg.childEnvSettings(isolation)
 	require.Equal(t, "2s", env["DATAPUSHER_DELIVERY_TIMEOUT"])
 	require.Equal(t, "127.0.0.0/8", env["DATAPUSHER_ALLOWED_DESTINATION_NETWORKS"])
-	require.Equal(t, "100", env["DATAPUSHER_WORKERS"])
+	require.Equal(t, "500", env["DATAPUSHER_WORKERS"])
 
 	urls := destinationURLs("http://127.0.0.1:9", isolation)
 	require.Equal(t, []string{

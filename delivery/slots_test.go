@@ -12,7 +12,7 @@ func TestDestinationSlots(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 
-	t.Run("BusyTimeGrowsUntilASlotIsFreeAtOnce", func(t *testing.T) {
+	t.Run("BusyTimeResetsOnFreeSlot", func(t *testing.T) {
 		t.Parallel()
 		d := &destinationSlots{tokens: make(chan struct{}, 1)}
 		ok, _ := d.acquire(ctx, 0, false)
@@ -50,7 +50,7 @@ func TestDestinationSlots(t *testing.T) {
 		}()
 	}
 
-	t.Run("BatchWaitsWhileTheDestinationMoves", func(t *testing.T) {
+	t.Run("BatchWaitsWhileRequestsFinish", func(t *testing.T) {
 		t.Parallel()
 		d := &destinationSlots{tokens: make(chan struct{}, 1)}
 		d.tokens <- struct{}{}
@@ -59,7 +59,7 @@ func TestDestinationSlots(t *testing.T) {
 		require.True(t, ok, "requests kept finishing, so the wait went on past 200 ms")
 	})
 
-	t.Run("SingleWaitEndsAfterItsTime", func(t *testing.T) {
+	t.Run("SingleWaitEndsOnTime", func(t *testing.T) {
 		t.Parallel()
 		d := &destinationSlots{tokens: make(chan struct{}, 1)}
 		d.tokens <- struct{}{}
@@ -69,7 +69,7 @@ func TestDestinationSlots(t *testing.T) {
 		require.GreaterOrEqual(t, busyFor, 100*time.Millisecond)
 	})
 
-	t.Run("BatchStopsWaitingOnAStuckDestination", func(t *testing.T) {
+	t.Run("BatchLeavesStuckDestination", func(t *testing.T) {
 		t.Parallel()
 		d := &destinationSlots{tokens: make(chan struct{}, 1)}
 		d.tokens <- struct{}{}

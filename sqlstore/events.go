@@ -140,9 +140,8 @@ func (s *Store) insertLogRows(ctx context.Context, tx *sql.Tx, events []*NewEven
 		_, err := tx.ExecContext(ctx, `INSERT INTO delivery_logs (id, event_pk, account_id, destination_id,
 			event_id, status, request_id, received_at) VALUES `+valuesRows(size, 8), args...)
 		if isForeignKeyViolation(err) {
-			// On PostgreSQL a delete that commits after the destinations
-			// were read still fails the insert; run the transaction again,
-			// and the read then leaves the destination out.
+			// On PostgreSQL, a destination deleted after the read above
+			// fails the insert. Running the transaction again leaves it out.
 			return nil, &retryTxError{fmt.Errorf("insert delivery logs: %w", err)}
 		} else if err != nil {
 			return nil, mapError(fmt.Errorf("insert delivery logs: %w", err))

@@ -100,7 +100,7 @@ func parseConfig(name string, args []string, stderr io.Writer) (*config, error) 
 		"comma-separated CIDRs that destinations may use although they are private or loopback (DATAPUSHER_ALLOWED_DESTINATION_NETWORKS)")
 	fs.DurationVar(&cfg.DeliveryTimeout, "delivery-timeout", envParsed("DATAPUSHER_DELIVERY_TIMEOUT", 10*time.Second, time.ParseDuration, &envErrs),
 		"timeout of one delivery request (DATAPUSHER_DELIVERY_TIMEOUT)")
-	fs.IntVar(&cfg.Workers, "workers", envParsed("DATAPUSHER_WORKERS", 100, parseInt, &envErrs),
+	fs.IntVar(&cfg.Workers, "workers", envParsed("DATAPUSHER_WORKERS", 500, parseInt, &envErrs),
 		"deliveries that run at once in this process (DATAPUSHER_WORKERS)")
 	fs.IntVar(&cfg.MaxPerDestination, "max-per-destination", envParsed("DATAPUSHER_MAX_PER_DESTINATION", 10, parseInt, &envErrs),
 		"concurrent deliveries to one destination (DATAPUSHER_MAX_PER_DESTINATION)")

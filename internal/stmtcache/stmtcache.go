@@ -32,11 +32,11 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	var inner driver.Conn
 	var err error
 	if dc, ok := c.driver.(driver.DriverContext); ok {
-		var inner2 driver.Connector
-		if inner2, err = dc.OpenConnector(c.name); err != nil {
+		var innerConnector driver.Connector
+		if innerConnector, err = dc.OpenConnector(c.name); err != nil {
 			return nil, err
 		}
-		inner, err = inner2.Connect(ctx)
+		inner, err = innerConnector.Connect(ctx)
 	} else {
 		inner, err = c.driver.Open(c.name)
 	}

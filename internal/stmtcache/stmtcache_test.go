@@ -130,9 +130,9 @@ func TestEvictionKeepsStatementsInUse(t *testing.T) {
 	conn, err := db.Conn(ctx)
 	require.NoError(t, err)
 	defer conn.Close()
-	held, err := conn.QueryContext(ctx, `SELECT name FROM items ORDER BY id`)
+	reading, err := conn.QueryContext(ctx, `SELECT name FROM items ORDER BY id`)
 	require.NoError(t, err)
-	require.True(t, held.Next())
+	require.True(t, reading.Next())
 
 	// More distinct statements than the cache holds, while the first is
 	// being read: the others are evicted, the one in use is not.
@@ -142,12 +142,12 @@ func TestEvictionKeepsStatementsInUse(t *testing.T) {
 		require.Equal(t, 2+i, n)
 	}
 	var name string
-	require.NoError(t, held.Scan(&name))
+	require.NoError(t, reading.Scan(&name))
 	require.Equal(t, "a", name)
-	require.True(t, held.Next())
-	require.NoError(t, held.Scan(&name))
+	require.True(t, reading.Next())
+	require.NoError(t, reading.Scan(&name))
 	require.Equal(t, "b", name)
-	require.NoError(t, held.Close())
+	require.NoError(t, reading.Close())
 
 	// The evicted statements compile again; the cached one does not.
 	before := d.prepares.Load()
