@@ -126,7 +126,7 @@ type attemptRecord struct {
 	logID   string
 	outcome *sqlstore.AttemptOutcome
 
-	// generation is the log's generation that the handing job saw.
+	// generation is the log's generation that the job saw.
 	generation int
 	// delay is the wait before the new job, when one is queued.
 	delay time.Duration
@@ -191,7 +191,9 @@ func (w *Worker) writeAttempts(ctx context.Context, records []*attemptRecord) er
 		var delays []time.Duration
 		for _, record := range records {
 			if record.outcome != nil {
-				attempts = append(attempts, &sqlstore.LogAttempt{LogID: record.logID, Outcome: *record.outcome})
+				attempts = append(attempts, &sqlstore.LogAttempt{
+					LogID: record.logID, Outcome: *record.outcome, Generation: record.generation,
+				})
 				delays = append(delays, record.delay)
 				continue
 			}
@@ -207,6 +209,11 @@ func (w *Worker) writeAttempts(ctx context.Context, records []*attemptRecord) er
 			return err
 		}
 		for i, attempt := range attempts {
+			if attempt.Superseded {
+				w.logger.Info("delivery attempt not recorded: its log was deleted or queued again meanwhile",
+					"log_id", attempt.LogID, "generation", attempt.Generation)
+				continue
+			}
 			if attempt.Outcome.NewGeneration {
 				queue(attempt.LogID, attempt.Generation, delays[i])
 			}
@@ -303,6 +310,7 @@ func (b *batchWorker) Work(ctx context.Context, job *river.Job[BatchArgs]) error
 	if err != nil {
 		return fmt.Errorf("load %d deliveries: %w", len(job.Args.LogIDs), err)
 	}
+	loadedAt := time.Now()
 	byDestination := map[string]*batchDestination{}
 	var order []*batchDestination
 	for _, task := range tasks {
@@ -311,7 +319,7 @@ func (b *batchWorker) Work(ctx context.Context, job *river.Job[BatchArgs]) error
 		}
 		group, ok := byDestination[task.Destination.ID]
 		if !ok {
-			group = &batchDestination{}
+			group = &batchDestination{loadedAt: loadedAt}
 			byDestination[task.Destination.ID] = group
 			order = append(order, group)
 		}
@@ -346,6 +354,9 @@ type batchDestination struct {
 	mu    sync.Mutex
 	tasks []*sqlstore.DeliveryTask
 
+	// loadedAt is when the batch read its logs and destinations.
+	loadedAt time.Time
+
 	// busy is set once the destination had no free request slot: the
 	// batch's remaining logs for it then move to jobs of their own without
 	// waiting for one.
@@ -369,29 +380,31 @@ func (g *batchDestination) take() *sqlstore.DeliveryTask {
 // will be retried, the current job snoozed delivers the log later, or a job
 // of its own when the log comes from a batch (batch is not nil).
 func (w *Worker) attempt(ctx context.Context, task *sqlstore.DeliveryTask, batch *batchDestination) error {
-	log, destination := task.Log, task.Destination
-	res, wait, err := w.send(ctx, log, destination, batch)
-	if err != nil {
+	task, res, wait, err := w.send(ctx, task, batch)
+	if err != nil || task == nil {
 		return err
 	}
 	fromBatch := batch != nil
 	if wait > 0 {
 		if fromBatch {
-			return w.handOff(ctx, log, wait)
+			return w.handOff(ctx, task.Log, wait)
 		}
 		return river.JobSnooze(wait)
 	}
-	return w.record(ctx, log, destination, res, fromBatch)
+	return w.record(ctx, task.Log, task.Destination, res, fromBatch)
 }
 
 // send makes the request of one attempt while it holds a request slot of
 // the destination and of the process; recording the attempt happens after
-// both are free again. When the destination cannot take a request now it
-// makes none and returns how long to wait instead.
-func (w *Worker) send(ctx context.Context, log *datapusher.DeliveryLog,
-	destination *datapusher.Destination, batch *batchDestination) (res sender.Result, wait time.Duration, err error) {
+// both are free again. It returns the task it sent, which a batch reloads
+// when it waited. When the destination cannot take a request now it makes
+// none and returns how long to wait instead. A nil task means the log needs
+// no attempt any more.
+func (w *Worker) send(ctx context.Context, task *sqlstore.DeliveryTask,
+	batch *batchDestination) (_ *sqlstore.DeliveryTask, res sender.Result, wait time.Duration, err error) {
+	log, destination := task.Log, task.Destination
 	if !destination.Enabled {
-		return res, w.cfg.DisabledDelay, nil
+		return task, res, w.cfg.DisabledDelay, nil
 	}
 	// A delivery of its own waits up to BusyWait for a slot of its
 	// destination. A batch waits as long as the destination keeps finishing
@@ -412,17 +425,45 @@ func (w *Worker) send(ctx context.Context, log *datapusher.DeliveryLog,
 		if batch != nil {
 			batch.busy.Store(true)
 		}
-		return res, withJitter(min(max(busyFor, w.cfg.BusyDelay), w.cfg.MaxBusyDelay)), nil
+		return task, res, withJitter(min(max(busyFor, w.cfg.BusyDelay), w.cfg.MaxBusyDelay)), nil
 	}
 	defer slots.release()
 	if !w.acquireSending(ctx) {
-		return res, withJitter(w.cfg.BusyDelay), nil
+		return task, res, withJitter(w.cfg.BusyDelay), nil
 	}
 	defer func() { <-w.sending }()
+
+	if batch != nil {
+		if waitCtx.Err() != nil {
+			// Too little of the batch's time is left for a whole request.
+			return task, res, withJitter(w.cfg.BusyDelay), nil
+		}
+		if time.Since(batch.loadedAt) > w.cfg.BusyWait {
+			// The batch's copy may be out of date: the destination may have
+			// been disabled, changed or deleted, or the log queued again.
+			fresh, err := w.store.DeliveryTask(ctx, log.ID)
+			if datapusher.ErrorCode(err) == datapusher.ENOTFOUND {
+				return nil, res, 0, nil
+			} else if err != nil {
+				return nil, res, 0, fmt.Errorf("reload delivery %s: %w", log.ID, err)
+			}
+			if !due(fresh.Log, log.Generation) {
+				return nil, res, 0, nil
+			}
+			task, log, destination = fresh, fresh.Log, fresh.Destination
+			if !destination.Enabled {
+				return task, res, w.cfg.DisabledDelay, nil
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		// The job ended while it waited; the queue runs it again.
+		return nil, res, 0, fmt.Errorf("delivery %s interrupted: %w", log.ID, err)
+	}
 	reportToBreaker, ok := w.breakers.allow(destination.ID)
 	if !ok {
 		// The breaker is open: wait without making or counting an attempt.
-		return res, withJitter(w.breakers.cfg.Cooldown), nil
+		return task, res, withJitter(w.breakers.cfg.Cooldown), nil
 	}
 
 	res = w.sender.Send(ctx, sender.Request{
@@ -434,14 +475,14 @@ func (w *Worker) send(ctx context.Context, log *datapusher.DeliveryLog,
 		// Shutting down: the queue runs the job again after restart, and
 		// the breaker does not count the interruption.
 		reportToBreaker(errAttemptInterrupted)
-		return res, 0, fmt.Errorf("delivery %s interrupted: %w", log.ID, ctx.Err())
+		return nil, res, 0, fmt.Errorf("delivery %s interrupted: %w", log.ID, ctx.Err())
 	}
 	if res.Success() {
 		reportToBreaker(nil)
 	} else {
 		reportToBreaker(errAttemptFailed)
 	}
-	return res, 0, nil
+	return task, res, 0, nil
 }
 
 // handOff moves a log from a batch job to a job of its own that starts after
@@ -483,7 +524,7 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog,
 	if res.StatusCode == http.StatusGone {
 		outcome.DisableReason = "destination answered 410 Gone"
 	}
-	record := &attemptRecord{logID: log.ID, outcome: outcome, delay: decision.Delay}
+	record := &attemptRecord{logID: log.ID, outcome: outcome, generation: log.Generation, delay: decision.Delay}
 	if err := w.recorder.Submit(recordCtx, record); err != nil {
 		w.logger.Error("record delivery attempt", "log_id", log.ID, "event_id", log.EventID,
 			"destination_id", destination.ID, "attempt", attempt, "error", err)

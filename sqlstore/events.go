@@ -509,22 +509,36 @@ func (s *Store) RecordAttempt(ctx context.Context, logID string, outcome Attempt
 	})
 }
 
-// RecordAttemptTx is RecordAttempt inside the caller's transaction. It
-// returns the log's generation after the change.
+// RecordAttemptTx is RecordAttempt inside the caller's transaction, for a
+// log of any generation. It returns the log's generation after the change.
 func (s *Store) RecordAttemptTx(ctx context.Context, tx *sql.Tx, logID string, outcome AttemptOutcome) (int, error) {
-	attempt := &LogAttempt{LogID: logID, Outcome: outcome}
+	attempt := &LogAttempt{LogID: logID, Outcome: outcome, Generation: anyGeneration}
 	if err := s.RecordAttemptsTx(ctx, tx, []*LogAttempt{attempt}); err != nil {
 		return 0, err
+	}
+	if attempt.Superseded {
+		return 0, notFound("log")
 	}
 	return attempt.Generation, nil
 }
 
-// LogAttempt is the outcome of an attempt at one log. RecordAttemptsTx sets
-// Generation to the log's generation after the change.
+// anyGeneration is the Generation of a LogAttempt that applies to the log
+// whatever its generation.
+const anyGeneration = -1
+
+// LogAttempt is the outcome of an attempt at one log.
 type LogAttempt struct {
-	LogID      string
-	Outcome    AttemptOutcome
+	LogID   string
+	Outcome AttemptOutcome
+
+	// Generation is the log's generation that the attempt was made for,
+	// and after RecordAttemptsTx the generation after the change.
 	Generation int
+
+	// Superseded is set by RecordAttemptsTx when the log was deleted or
+	// moved on to a newer generation, such as by a replay, while the
+	// attempt ran. Such an attempt is not recorded.
+	Superseded bool
 }
 
 // RecordAttemptsTx records many attempts in the caller's transaction: each
@@ -532,6 +546,7 @@ type LogAttempt struct {
 // together.
 func (s *Store) RecordAttemptsTx(ctx context.Context, tx *sql.Tx, attempts []*LogAttempt) error {
 	now := s.timeArg(s.Now())
+	recorded := make([]*LogAttempt, 0, len(attempts))
 	for _, la := range attempts {
 		a, outcome := la.Outcome.Attempt, la.Outcome
 		var processedAt any
@@ -546,19 +561,21 @@ func (s *Store) RecordAttemptsTx(ctx context.Context, tx *sql.Tx, attempts []*Lo
 		// the same statement.
 		err := tx.QueryRowContext(ctx, `UPDATE delivery_logs SET attempts = attempts + 1, status = $1,
 			response_status_code = $2, error = $3, processed_at = $4, generation = generation + $5
-			WHERE id = $6 RETURNING attempts, generation`,
-			outcome.Status, a.ResponseStatus, a.ErrorMessage, processedAt, step, la.LogID).Scan(&a.Number, &la.Generation)
+			WHERE id = $6 AND ($7 < 0 OR generation = $7) RETURNING attempts, generation`,
+			outcome.Status, a.ResponseStatus, a.ErrorMessage, processedAt, step, la.LogID, la.Generation).Scan(&a.Number, &la.Generation)
 		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("log")
+			la.Superseded = true
+			continue
 		} else if err != nil {
 			return mapError(fmt.Errorf("update log: %w", err))
 		}
 		a.ID = newID()
 		a.LogID = la.LogID
+		recorded = append(recorded, la)
 	}
 
-	rest := attempts
-	for _, size := range rowChunks(len(attempts)) {
+	rest := recorded
+	for _, size := range rowChunks(len(recorded)) {
 		chunk := rest[:size]
 		rest = rest[size:]
 		args := make([]any, 0, 10*size)
@@ -574,7 +591,7 @@ func (s *Store) RecordAttemptsTx(ctx context.Context, tx *sql.Tx, attempts []*Lo
 		}
 	}
 
-	for _, la := range attempts {
+	for _, la := range recorded {
 		if la.Outcome.DisableReason == "" {
 			continue
 		}

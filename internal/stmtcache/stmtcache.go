@@ -254,3 +254,17 @@ func (r *cachedRows) ColumnTypeNullable(index int) (nullable, ok bool) {
 	}
 	return false, false
 }
+
+func (r *cachedRows) ColumnTypeLength(index int) (length int64, ok bool) {
+	if t, ok := r.Rows.(driver.RowsColumnTypeLength); ok {
+		return t.ColumnTypeLength(index)
+	}
+	return 0, false
+}
+
+func (r *cachedRows) ColumnTypePrecisionScale(index int) (precision, scale int64, ok bool) {
+	if t, ok := r.Rows.(driver.RowsColumnTypePrecisionScale); ok {
+		return t.ColumnTypePrecisionScale(index)
+	}
+	return 0, 0, false
+}
