@@ -22,6 +22,10 @@ type QueueConfig struct {
 	// an insert-only queue, for processes that only accept events.
 	Workers int
 
+	// BatchWorkers is how many batch jobs run at once in this process; each
+	// one works up to 256 deliveries. Default 16.
+	BatchWorkers int
+
 	// PollInterval is how often idle workers look for new jobs.
 	PollInterval time.Duration
 
@@ -69,7 +73,13 @@ func NewQueue(store *sqlstore.Store, worker *Worker, cfg QueueConfig, logger *sl
 		CancelledJobRetentionPeriod: 24 * time.Hour,
 	}
 	if cfg.Workers > 0 {
-		config.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+		if cfg.BatchWorkers <= 0 {
+			cfg.BatchWorkers = 16
+		}
+		config.Queues = map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: cfg.Workers},
+			batchQueue:         {MaxWorkers: cfg.BatchWorkers},
+		}
 		config.PeriodicJobs = PeriodicJobs(cfg.LogMaxAge, cfg.RetentionInterval)
 	}
 
@@ -85,6 +95,11 @@ func NewQueue(store *sqlstore.Store, worker *Worker, cfg QueueConfig, logger *sl
 	}
 	return &Queue{client: client, worker: worker}, nil
 }
+
+// batchQueue is the queue of batch jobs. Batch jobs have their own queue and
+// worker count because each one holds many deliveries in memory, and a
+// backlog of them must not take the workers of retries.
+const batchQueue = "delivery_batch"
 
 // maxJobAttempts is how often the queue runs a delivery job that fails
 // before it gives up. A failed delivery attempt is not a failed job: its
@@ -110,7 +125,7 @@ func (q *Queue) Enqueue(ctx context.Context, tx *sql.Tx, logs []*datapusher.Deli
 		for chunk := range slices.Chunk(byGeneration[generation], maxBatchLogs) {
 			params = append(params, river.InsertManyParams{
 				Args:       BatchArgs{LogIDs: chunk, Generation: generation},
-				InsertOpts: &river.InsertOpts{MaxAttempts: maxJobAttempts},
+				InsertOpts: &river.InsertOpts{MaxAttempts: maxJobAttempts, Queue: batchQueue},
 			})
 		}
 	}

@@ -549,8 +549,9 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog,
 
 // destinationSlots are the request slots of one destination.
 type destinationSlots struct {
-	tokens   chan struct{}
-	finished atomic.Int64 // requests that released their slot
+	tokens       chan struct{}
+	finished     atomic.Int64 // requests that released their slot
+	lastFinished atomic.Int64 // when one last did, in Unix nanoseconds
 
 	mu sync.Mutex
 	// busySince is when a request last found no free slot without waiting
@@ -582,6 +583,11 @@ func (d *destinationSlots) acquire(ctx context.Context, wait time.Duration, unti
 	if wait <= 0 {
 		return false, busyFor
 	}
+	if untilStuck && busyFor > wait && now.Sub(time.Unix(0, d.lastFinished.Load())) > wait {
+		// Saturated, and no request finished within a whole wait: the
+		// destination is stuck, so waiting again would only delay the batch.
+		return false, busyFor
+	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -611,6 +617,7 @@ func (d *destinationSlots) busySinceLocked() time.Time {
 
 func (d *destinationSlots) release() {
 	d.finished.Add(1)
+	d.lastFinished.Store(time.Now().UnixNano())
 	<-d.tokens
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/datapusher/datapusher"
@@ -469,6 +470,7 @@ func (s *Store) DeliveryTasks(ctx context.Context, logIDs []string) ([]*Delivery
 	}
 	defer rows.Close()
 	tasks := make([]*DeliveryTask, 0, len(valid))
+	bodies := map[string]json.RawMessage{} // by event: logs of one event share its body
 	for rows.Next() {
 		var logRow logScan
 		var destinationRow destinationScan
@@ -479,7 +481,13 @@ func (s *Store) DeliveryTasks(ctx context.Context, logIDs []string) ([]*Delivery
 		if err != nil {
 			return nil, err
 		}
-		tasks = append(tasks, &DeliveryTask{Log: logRow.result(), Destination: destination})
+		log := logRow.result()
+		if body, ok := bodies[log.EventPK]; ok {
+			log.ReceivedData = body
+		} else {
+			bodies[log.EventPK] = log.ReceivedData
+		}
+		tasks = append(tasks, &DeliveryTask{Log: log, Destination: destination})
 	}
 	return tasks, mapError(rows.Err())
 }
@@ -546,32 +554,14 @@ type LogAttempt struct {
 // together.
 func (s *Store) RecordAttemptsTx(ctx context.Context, tx *sql.Tx, attempts []*LogAttempt) error {
 	now := s.timeArg(s.Now())
-	recorded := make([]*LogAttempt, 0, len(attempts))
-	for _, la := range attempts {
-		a, outcome := la.Outcome.Attempt, la.Outcome
-		var processedAt any
-		if outcome.Final {
-			processedAt = now
-		}
-		step := 0
-		if outcome.NewGeneration {
-			step = 1
-		}
-		// Move the log to its new state and take the attempt's number from
-		// the same statement.
-		err := tx.QueryRowContext(ctx, `UPDATE delivery_logs SET attempts = attempts + 1, status = $1,
-			response_status_code = $2, error = $3, processed_at = $4, generation = generation + $5
-			WHERE id = $6 AND ($7 < 0 OR generation = $7) RETURNING attempts, generation`,
-			outcome.Status, a.ResponseStatus, a.ErrorMessage, processedAt, step, la.LogID, la.Generation).Scan(&a.Number, &la.Generation)
-		if errors.Is(err, sql.ErrNoRows) {
-			la.Superseded = true
-			continue
-		} else if err != nil {
-			return mapError(fmt.Errorf("update log: %w", err))
-		}
+	recorded, err := s.updateAttemptedLogs(ctx, tx, attempts, now)
+	if err != nil {
+		return err
+	}
+	for _, la := range recorded {
+		a := la.Outcome.Attempt
 		a.ID = newID()
 		a.LogID = la.LogID
-		recorded = append(recorded, la)
 	}
 
 	rest := recorded
@@ -603,6 +593,108 @@ func (s *Store) RecordAttemptsTx(ctx context.Context, tx *sql.Tx, attempts []*Lo
 		}
 	}
 	return nil
+}
+
+// updateAttemptedLogs moves each log to its attempt's outcome, sets each
+// attempt's number, and returns the attempts whose logs were updated; the
+// others are marked Superseded. Logs are updated with one statement per
+// chunk, unless a log appears twice.
+func (s *Store) updateAttemptedLogs(ctx context.Context, tx *sql.Tx, attempts []*LogAttempt, now any) ([]*LogAttempt, error) {
+	seen := make(map[string]bool, len(attempts))
+	for _, la := range attempts {
+		if seen[la.LogID] {
+			return s.updateAttemptedLogsOneByOne(ctx, tx, attempts, now)
+		}
+		seen[la.LogID] = true
+	}
+
+	recorded := make([]*LogAttempt, 0, len(attempts))
+	rest := attempts
+	for _, size := range rowChunks(len(attempts)) {
+		chunk := rest[:size]
+		rest = rest[size:]
+		byID := make(map[string]*LogAttempt, size)
+		args := make([]any, 0, 7*size)
+		rows := make([]string, 0, size)
+		for _, la := range chunk {
+			byID[la.LogID] = la
+			a, outcome := la.Outcome.Attempt, la.Outcome
+			n := len(args)
+			rows = append(rows, fmt.Sprintf("(%s, %s, %s, %s, %s, %s, %s)",
+				s.typed(n+1, "uuid"), s.typed(n+2, "text"), s.typed(n+3, "integer"), s.typed(n+4, "text"),
+				s.typed(n+5, "timestamptz"), s.typed(n+6, "integer"), s.typed(n+7, "integer")))
+			args = append(args, la.LogID, outcome.Status, a.ResponseStatus, a.ErrorMessage,
+				processedAt(outcome, now), generationStep(outcome), la.Generation)
+		}
+		result, err := tx.QueryContext(ctx, `UPDATE delivery_logs AS l SET attempts = l.attempts + 1,
+			status = v.column2, response_status_code = v.column3, error = v.column4, processed_at = v.column5,
+			generation = l.generation + v.column6
+			FROM (VALUES `+strings.Join(rows, ", ")+`) AS v
+			WHERE l.id = v.column1 AND (v.column7 < 0 OR l.generation = v.column7)
+			RETURNING id, attempts, generation`, args...)
+		if err != nil {
+			return nil, mapError(fmt.Errorf("update logs: %w", err))
+		}
+		for result.Next() {
+			var id string
+			var number, generation int
+			if err := result.Scan(&id, &number, &generation); err != nil {
+				result.Close()
+				return nil, mapError(fmt.Errorf("scan updated log: %w", err))
+			}
+			if la, ok := byID[id]; ok {
+				la.Outcome.Attempt.Number, la.Generation = number, generation
+				recorded = append(recorded, la)
+				delete(byID, id)
+			}
+		}
+		result.Close()
+		if err := result.Err(); err != nil {
+			return nil, mapError(fmt.Errorf("update logs: %w", err))
+		}
+		for _, la := range byID {
+			la.Superseded = true
+		}
+	}
+	return recorded, nil
+}
+
+// updateAttemptedLogsOneByOne is updateAttemptedLogs with one statement per
+// attempt, for attempts that include one log more than once.
+func (s *Store) updateAttemptedLogsOneByOne(ctx context.Context, tx *sql.Tx, attempts []*LogAttempt, now any) ([]*LogAttempt, error) {
+	recorded := make([]*LogAttempt, 0, len(attempts))
+	for _, la := range attempts {
+		a, outcome := la.Outcome.Attempt, la.Outcome
+		err := tx.QueryRowContext(ctx, `UPDATE delivery_logs SET attempts = attempts + 1, status = $1,
+			response_status_code = $2, error = $3, processed_at = $4, generation = generation + $5
+			WHERE id = $6 AND ($7 < 0 OR generation = $7) RETURNING attempts, generation`,
+			outcome.Status, a.ResponseStatus, a.ErrorMessage, processedAt(outcome, now), generationStep(outcome),
+			la.LogID, la.Generation).Scan(&a.Number, &la.Generation)
+		if errors.Is(err, sql.ErrNoRows) {
+			la.Superseded = true
+			continue
+		} else if err != nil {
+			return nil, mapError(fmt.Errorf("update log: %w", err))
+		}
+		recorded = append(recorded, la)
+	}
+	return recorded, nil
+}
+
+// processedAt is the processed timestamp that an outcome sets: now for a
+// final one, none otherwise.
+func processedAt(outcome AttemptOutcome, now any) any {
+	if outcome.Final {
+		return now
+	}
+	return nil
+}
+
+func generationStep(outcome AttemptOutcome) int {
+	if outcome.NewGeneration {
+		return 1
+	}
+	return 0
 }
 
 // NextGenerationTx moves a log from generation to the next one without an

@@ -155,6 +155,15 @@ func (s *Store) timeArg(t time.Time) any {
 	return t.UTC()
 }
 
+// typed returns placeholder $n, cast to pgType on PostgreSQL, which cannot
+// infer the types of parameters in a VALUES list. SQLite needs no cast.
+func (s *Store) typed(n int, pgType string) string {
+	if s.dialect == DialectPostgres {
+		return fmt.Sprintf("$%d::%s", n, pgType)
+	}
+	return fmt.Sprintf("$%d", n)
+}
+
 // forUpdate returns the row lock clause. SQLite has none: its write lock,
 // taken at BEGIN IMMEDIATE, already serialises writers.
 func (s *Store) forUpdate() string {

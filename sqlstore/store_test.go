@@ -639,3 +639,79 @@ func TestInvitationSetsOnlyFirstPassword(t *testing.T) {
 		require.Equal(t, "password-1", u.PasswordHash)
 	})
 }
+
+func TestRecordAttemptsTogether(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, store *sqlstore.Store) {
+		ctx := context.Background()
+		owner := createUser(t, store, "owner@example.com")
+		account := createAccount(t, store, owner, "Attempts")
+		destinations := []*datapusher.Destination{createDestination(t, store, account, "POST")}
+		var logs []*datapusher.DeliveryLog
+		for i := range 4 {
+			item := &sqlstore.NewEvent{
+				Event:        &datapusher.Event{AccountID: account.AccountID, EventID: fmt.Sprint("together-", i), Body: []byte(`{}`)},
+				Destinations: destinations,
+			}
+			require.NoError(t, store.InsertEvents(ctx, []*sqlstore.NewEvent{item}, nil))
+			logs = append(logs, item.Logs[0])
+		}
+		code := 503
+		outcome := func(status string, final, newGeneration bool) sqlstore.AttemptOutcome {
+			return sqlstore.AttemptOutcome{
+				Attempt: &datapusher.Attempt{StartedAt: time.Now(), ResponseStatus: &code, ErrorClass: "http_status"},
+				Status:  status, Final: final, NewGeneration: newGeneration,
+			}
+		}
+		attempts := []*sqlstore.LogAttempt{
+			{LogID: logs[0].ID, Outcome: outcome(datapusher.StatusSuccess, true, false)},
+			{LogID: logs[1].ID, Outcome: outcome(datapusher.StatusRetrying, false, true)},
+			{LogID: logs[2].ID, Outcome: outcome(datapusher.StatusFailed, true, false), Generation: 3},
+			{LogID: "0190f2b4-0000-7000-8000-000000000000", Outcome: outcome(datapusher.StatusFailed, true, false)},
+		}
+		require.NoError(t, store.WithTx(ctx, func(tx *sql.Tx) error { return store.RecordAttemptsTx(ctx, tx, attempts) }))
+
+		require.False(t, attempts[0].Superseded)
+		require.False(t, attempts[1].Superseded)
+		require.True(t, attempts[2].Superseded, "the attempt was made for a generation the log left")
+		require.True(t, attempts[3].Superseded, "the log does not exist")
+		require.Equal(t, 1, attempts[1].Generation)
+
+		first, err := store.Log(ctx, logs[0].ID)
+		require.NoError(t, err)
+		require.Equal(t, datapusher.StatusSuccess, first.Status)
+		require.Equal(t, 1, first.Attempts)
+		require.NotNil(t, first.ProcessedTimestamp)
+		require.Equal(t, 503, *first.ResponseStatusCode)
+
+		second, err := store.Log(ctx, logs[1].ID)
+		require.NoError(t, err)
+		require.Equal(t, datapusher.StatusRetrying, second.Status)
+		require.Nil(t, second.ProcessedTimestamp)
+		require.Equal(t, 1, second.Generation)
+
+		third, err := store.Log(ctx, logs[2].ID)
+		require.NoError(t, err)
+		require.Equal(t, datapusher.StatusPending, third.Status)
+		require.Zero(t, third.Attempts)
+		thirdAttempts, err := store.Attempts(ctx, logs[2].ID)
+		require.NoError(t, err)
+		require.Empty(t, thirdAttempts)
+
+		secondAttempts, err := store.Attempts(ctx, logs[1].ID)
+		require.NoError(t, err)
+		require.Len(t, secondAttempts, 1)
+		require.Equal(t, 1, secondAttempts[0].Number)
+
+		// The same log twice in one call gets two numbered attempts.
+		again := []*sqlstore.LogAttempt{
+			{LogID: logs[3].ID, Outcome: outcome(datapusher.StatusRetrying, false, false)},
+			{LogID: logs[3].ID, Outcome: outcome(datapusher.StatusSuccess, true, false)},
+		}
+		require.NoError(t, store.WithTx(ctx, func(tx *sql.Tx) error { return store.RecordAttemptsTx(ctx, tx, again) }))
+		fourth, err := store.Attempts(ctx, logs[3].ID)
+		require.NoError(t, err)
+		require.Len(t, fourth, 2)
+		require.Equal(t, []int{1, 2}, []int{fourth[0].Number, fourth[1].Number})
+	})
+}
