@@ -48,6 +48,7 @@ type Config struct {
 	MaxPerDestination int               // DATAPUSHER_MAX_PER_DESTINATION of the child
 	Env               map[string]string // further settings of the child
 
+	IngestRate       float64       // offered events per second of the ingest scenario; 0 is the maximum
 	SteadyRate       float64       // offered events per second of the steady scenario
 	SlowRate         float64       // offered events per second of the slow scenario
 	SlowDestinations int           // destinations of the slow scenario
@@ -116,6 +117,7 @@ func (c *Config) Validate() error {
 	check(c.DrainTimeout >= 0, "invalid -drain-timeout %s: want 0 or more", c.DrainTimeout)
 	check(c.Workers >= 1, "invalid -workers %d: want 1 or more", c.Workers)
 	check(c.MaxPerDestination >= 1, "invalid -max-per-destination %d: want 1 or more", c.MaxPerDestination)
+	check(c.IngestRate >= 0, "invalid -ingest-rate %g: want 0 (the maximum) or a positive rate", c.IngestRate)
 	check(c.SteadyRate > 0, "invalid -steady-rate %g: want a positive rate", c.SteadyRate)
 	check(c.SlowRate > 0, "invalid -slow-rate %g: want a positive rate", c.SlowRate)
 	check(c.SlowDestinations >= 1, "invalid -slow-destinations %d: want 1 or more", c.SlowDestinations)
@@ -181,6 +183,7 @@ func (c *Config) scenario(name string) scenario {
 		// The events still get two destinations, so every insert writes
 		// the same log rows and jobs as in the delivery scenarios.
 		s.Command = "api"
+		s.Rate = c.IngestRate
 	case ScenarioSteady:
 		s.Rate = c.SteadyRate
 	case ScenarioSlow:

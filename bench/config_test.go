@@ -127,6 +127,7 @@ func TestConfigValidate(t *testing.T) {
 		{"ZeroConcurrency", func(c *Config) { c.Concurrency = 0 }, "invalid -concurrency 0"},
 		{"ZeroDuration", func(c *Config) { c.Duration = 0 }, "invalid -duration"},
 		{"HugePayload", func(c *Config) { c.PayloadSize = 2 << 20 }, "invalid -payload-size"},
+		{"NegativeIngestRate", func(c *Config) { c.IngestRate = -1 }, "invalid -ingest-rate -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -144,6 +145,9 @@ func TestConfigScenarios(t *testing.T) {
 	ingest := cfg.scenario(ScenarioIngest)
 	require.Equal(t, "api", ingest.Command)
 	require.False(t, ingest.delivers())
+	require.Zero(t, ingest.Rate, "ingest runs at the maximum rate by default")
+	cfg.IngestRate = 1000
+	require.Equal(t, 1000.0, cfg.scenario(ScenarioIngest).Rate)
 
 	slow := cfg.scenario(ScenarioSlow)
 	require.Equal(t, 500, slow.Destinations)

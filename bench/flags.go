@@ -15,7 +15,8 @@ events to it from a load generator and receives the deliveries, all on
 127.0.0.1. Prints one table row per scenario and store.
 
 Scenarios:
-  ingest     the api command only, without delivery workers: events stored per second
+  ingest     the api command only, without delivery workers: events stored per
+             second, at the maximum rate or at -ingest-rate
   steady     a fixed offered rate (-steady-rate) to 2 destinations: latency
   max        the maximum rate to 2 destinations: end-to-end throughput
   slow       -slow-destinations destinations that respond after -slow-delay
@@ -59,6 +60,7 @@ func ParseFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "DATAPUSHER_WORKERS of the server: concurrent deliveries")
 	fs.IntVar(&cfg.MaxPerDestination, "max-per-destination", cfg.MaxPerDestination, "DATAPUSHER_MAX_PER_DESTINATION of the server")
 	fs.Var(env, "env", "KEY=VALUE setting for the server process; repeat for more")
+	fs.Float64Var(&cfg.IngestRate, "ingest-rate", 0, "offered events per second of the ingest scenario; 0 sends as fast as the senders can")
 	fs.Float64Var(&cfg.SteadyRate, "steady-rate", cfg.SteadyRate, "offered events per second of the steady scenario")
 	fs.Float64Var(&cfg.SlowRate, "slow-rate", cfg.SlowRate, "offered events per second of the slow scenario")
 	fs.IntVar(&cfg.SlowDestinations, "slow-destinations", cfg.SlowDestinations, "destinations of the slow scenario")
