@@ -65,7 +65,7 @@ func (s *Store) insertEventRows(ctx context.Context, tx *sql.Tx, events []*NewEv
 			args = append(args, ev.ID, ev.AccountID, ev.EventID, string(ev.Body), ev.RequestID, s.timeArg(ev.ReceivedAt))
 		}
 		rows, err := tx.QueryContext(ctx, `INSERT INTO events (id, account_id, event_id, body, request_id, received_at)
-			VALUES `+valuesRows(size, 6)+` ON CONFLICT (account_id, event_id) DO NOTHING RETURNING id`, args...)
+			VALUES `+s.valuesRows(size, 6)+` ON CONFLICT (account_id, event_id) DO NOTHING RETURNING id`, args...)
 		if err == nil {
 			err = scanIDs(rows, inserted)
 		}
@@ -139,7 +139,7 @@ func (s *Store) insertLogRows(ctx context.Context, tx *sql.Tx, events []*NewEven
 				log.RequestID, s.timeArg(log.ReceivedTimestamp))
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO delivery_logs (id, event_pk, account_id, destination_id,
-			event_id, status, request_id, received_at) VALUES `+valuesRows(size, 8), args...)
+			event_id, status, request_id, received_at) VALUES `+s.valuesRows(size, 8), args...)
 		if isForeignKeyViolation(err) {
 			// On PostgreSQL, a destination deleted after the read above
 			// fails the insert. Running the transaction again leaves it out.
@@ -575,7 +575,7 @@ func (s *Store) RecordAttemptsTx(ctx context.Context, tx *sql.Tx, attempts []*Lo
 				a.ResponseStatus, a.ResponseBody, a.ErrorClass, a.ErrorMessage)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (id, log_id, number, started_at, duration_ms,
-			request_url, response_status, response_body, error_class, error_message) VALUES `+valuesRows(size, 10), args...)
+			request_url, response_status, response_body, error_class, error_message) VALUES `+s.valuesRows(size, 10), args...)
 		if err != nil {
 			return mapError(fmt.Errorf("insert attempts: %w", err))
 		}

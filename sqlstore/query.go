@@ -98,8 +98,11 @@ func rowChunks(n int) []int {
 }
 
 // valuesRows returns the VALUES rows of a multi-row INSERT of rows rows
-// with width columns each, numbering placeholders from $1.
-func valuesRows(rows, width int) string {
+// with width columns each, whose arguments are all of the statement's, in
+// order. PostgreSQL gets numbered placeholders from $1. SQLite gets plain
+// "?": it looks a numbered placeholder up by name, one at a time, which
+// costs time that grows with the square of the number of placeholders.
+func (s *Store) valuesRows(rows, width int) string {
 	var b strings.Builder
 	n := 0
 	for row := range rows {
@@ -112,7 +115,7 @@ func valuesRows(rows, width int) string {
 				b.WriteString(", ")
 			}
 			n++
-			fmt.Fprintf(&b, "$%d", n)
+			b.WriteString(s.typed(n, ""))
 		}
 		b.WriteByte(')')
 	}

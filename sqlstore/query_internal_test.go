@@ -25,7 +25,12 @@ func TestRowChunks(t *testing.T) {
 
 func TestValuesRowsAndInList(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "($1, $2), ($3, $4), ($5, $6)", valuesRows(3, 2))
+	postgres := &Store{dialect: DialectPostgres}
+	require.Equal(t, "($1, $2), ($3, $4), ($5, $6)", postgres.valuesRows(3, 2))
+	require.Equal(t, "$7::uuid", postgres.typed(7, "uuid"))
+	sqlite := &Store{dialect: DialectSQLite}
+	require.Equal(t, "(?, ?), (?, ?)", sqlite.valuesRows(2, 2))
+	require.Equal(t, "?", sqlite.typed(7, "uuid"))
 
 	var w where
 	w.add("a = ?", "x")

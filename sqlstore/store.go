@@ -155,13 +155,19 @@ func (s *Store) timeArg(t time.Time) any {
 	return t.UTC()
 }
 
-// typed returns placeholder $n, cast to pgType on PostgreSQL, which cannot
-// infer the types of parameters in a VALUES list. SQLite needs no cast.
+// typed returns the placeholder of the nth argument in a statement whose
+// placeholders all come in argument order: $n on PostgreSQL, cast to
+// pgType unless it is empty, because PostgreSQL cannot infer the types of
+// parameters in a VALUES list, and "?" on SQLite, which binds plain
+// placeholders by position without looking up their names.
 func (s *Store) typed(n int, pgType string) string {
-	if s.dialect == DialectPostgres {
-		return fmt.Sprintf("$%d::%s", n, pgType)
+	if s.dialect == DialectSQLite {
+		return "?"
 	}
-	return fmt.Sprintf("$%d", n)
+	if pgType == "" {
+		return fmt.Sprintf("$%d", n)
+	}
+	return fmt.Sprintf("$%d::%s", n, pgType)
 }
 
 // forUpdate returns the row lock clause. SQLite has none: its write lock,
