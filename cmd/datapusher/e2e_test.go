@@ -86,17 +86,18 @@ func startProcess(t *testing.T, env map[string]string) *process {
 	return startCommand(t, "serve", env)
 }
 
-// startCommand starts a server subcommand of datapusher with env on a free
-// port and waits until it responds.
+// startCommand starts a server subcommand of datapusher with env on a port
+// that the process picks itself, and waits until it responds. A port picked
+// by the test and freed for the process could be taken by another test's
+// process in between, and the test would then talk to that one.
 func startCommand(t *testing.T, command string, env map[string]string) *process {
 	t.Helper()
-	addr := freeAddr(t)
 	cmd := exec.Command(binaryPath, command)
-	cmd.Env = append(os.Environ(), "DATAPUSHER_ADDR="+addr, "DATAPUSHER_LOG_FORMAT=json")
+	cmd.Env = append(os.Environ(), "DATAPUSHER_ADDR=127.0.0.1:0", "DATAPUSHER_LOG_FORMAT=json")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &process{t: t, cmd: cmd, baseURL: "http://" + addr, output: &syncBuffer{}, done: make(chan error, 1)}
+	p := &process{t: t, cmd: cmd, output: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.output, p.output
 	require.NoError(t, cmd.Start())
 	go func() { p.done <- cmd.Wait() }()
@@ -111,6 +112,11 @@ func startCommand(t *testing.T, command string, env map[string]string) *process 
 	})
 
 	require.Eventually(t, func() bool {
+		addr := listeningAddr(p.output.String())
+		if addr == "" {
+			return false
+		}
+		p.baseURL = "http://" + addr
 		resp, err := http.Get(p.baseURL + "/healthz")
 		if err != nil {
 			return false
@@ -119,6 +125,18 @@ func startCommand(t *testing.T, command string, env map[string]string) *process 
 		return true
 	}, 30*time.Second, 50*time.Millisecond, "datapusher did not start:\n%s", p.output.String())
 	return p
+}
+
+// listeningAddr returns the address of the process's "listening" log line,
+// or "" before it has logged one.
+func listeningAddr(output string) string {
+	for line := range strings.SplitSeq(output, "\n") {
+		var entry struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "listening" {
+			return entry.Addr
+		}
+	}
+	return ""
 }
 
 // createSuperuser runs "datapusher createsuperuser" with env.
