@@ -18,8 +18,10 @@ import (
 
 // QueueConfig tunes the job queue.
 type QueueConfig struct {
-	// Workers is how many deliveries run at once in this process; 0 makes
-	// an insert-only queue, for processes that only accept events.
+	// Workers is how many jobs of single deliveries (retries and
+	// deliveries handed on by batches) run at once in this process; 0 makes
+	// an insert-only queue, for processes that only accept events. The
+	// requests in flight are capped by the worker's Config.Concurrency.
 	Workers int
 
 	// BatchWorkers is how many batch jobs run at once in this process; each

@@ -395,11 +395,11 @@ func (w *Worker) attempt(ctx context.Context, task *sqlstore.DeliveryTask, batch
 }
 
 // send makes the request of one attempt while it holds a request slot of
-// the destination and of the process; recording the attempt happens after
-// both are free again. It returns the task it sent, which a batch reloads
-// when it waited. When the destination cannot take a request now it makes
-// none and returns how long to wait instead. A nil task means the log needs
-// no attempt any more.
+// the destination and of the process. The attempt is recorded after both
+// slots are free again. send returns the task it sent, which a batch
+// reloads when it waited. When the destination cannot take a request now,
+// send makes none and returns how long to wait instead. A nil task means
+// the log needs no attempt any more.
 func (w *Worker) send(ctx context.Context, task *sqlstore.DeliveryTask,
 	batch *batchDestination) (_ *sqlstore.DeliveryTask, res sender.Result, wait time.Duration, err error) {
 	log, destination := task.Log, task.Destination
@@ -408,8 +408,8 @@ func (w *Worker) send(ctx context.Context, task *sqlstore.DeliveryTask,
 	}
 	// A delivery of its own waits up to BusyWait for a slot of its
 	// destination. A batch waits as long as the destination keeps finishing
-	// requests, because its waiting costs only goroutines, until only
-	// RequestTimeout is left of the job; once the destination finished none
+	// requests, because its waiting costs only goroutines, and until only
+	// RequestTimeout is left of the job. Once the destination finished none
 	// in BusyWait, the batch's deliveries to it move to jobs of their own.
 	waitCtx, wait, untilStuck := ctx, w.cfg.BusyWait, batch != nil
 	if batch != nil && batch.busy.Load() {
@@ -554,8 +554,8 @@ type destinationSlots struct {
 	lastFinished atomic.Int64 // when one last did, in Unix nanoseconds
 
 	mu sync.Mutex
-	// busySince is when a request last found no free slot without waiting
-	// after one had found one; zero when the last one found one at once.
+	// busySince is when the slots were last found all taken, after a
+	// request had found one free. It is zero while requests find one free.
 	busySince time.Time
 }
 
@@ -573,6 +573,7 @@ func (d *destinationSlots) acquire(ctx context.Context, wait time.Duration, unti
 		return true, 0
 	default:
 	}
+
 	now := time.Now()
 	d.mu.Lock()
 	if d.busySince.IsZero() {
@@ -580,6 +581,7 @@ func (d *destinationSlots) acquire(ctx context.Context, wait time.Duration, unti
 	}
 	busyFor := now.Sub(d.busySince)
 	d.mu.Unlock()
+
 	if wait <= 0 {
 		return false, busyFor
 	}
@@ -588,6 +590,7 @@ func (d *destinationSlots) acquire(ctx context.Context, wait time.Duration, unti
 		// destination is stuck, so waiting again would only delay the batch.
 		return false, busyFor
 	}
+
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {

@@ -578,11 +578,11 @@ func TestBatch(t *testing.T) {
 					BusyDelay: 20 * time.Millisecond, MaxBusyDelay: 200 * time.Millisecond,
 				})
 				var mu sync.Mutex
-				var inFlight, most int
+				var inFlight, maxInFlight int
 				slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					mu.Lock()
 					inFlight++
-					most = max(most, inFlight)
+					maxInFlight = max(maxInFlight, inFlight)
 					mu.Unlock()
 					time.Sleep(100 * time.Millisecond)
 					mu.Lock()
@@ -611,7 +611,7 @@ func TestBatch(t *testing.T) {
 				require.Positive(t, moved, "deliveries that found the destination busy moved to jobs of their own")
 				mu.Lock()
 				defer mu.Unlock()
-				require.Equal(t, 1, most, "never more requests at once than the destination's limit")
+				require.Equal(t, 1, maxInFlight, "never more requests at once than the destination's limit")
 			})
 		})
 	}

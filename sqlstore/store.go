@@ -156,10 +156,10 @@ func (s *Store) timeArg(t time.Time) any {
 }
 
 // typed returns the placeholder of the nth argument in a statement whose
-// placeholders all come in argument order: $n on PostgreSQL, cast to
-// pgType unless it is empty, because PostgreSQL cannot infer the types of
-// parameters in a VALUES list, and "?" on SQLite, which binds plain
-// placeholders by position without looking up their names.
+// placeholders all come in argument order. PostgreSQL gets $n, cast to
+// pgType unless it is empty, because it cannot infer the types of
+// parameters in a VALUES list. SQLite gets "?", which it binds by position
+// without looking up a name.
 func (s *Store) typed(n int, pgType string) string {
 	if s.dialect == DialectSQLite {
 		return "?"
