@@ -86,7 +86,8 @@ func resultNotes(r ScenarioResult) []string {
 	}
 	if r.HangingDestinations > 0 {
 		notes = append(notes, fmt.Sprintf("%s: the e2e latency is of the %d healthy destinations only; "+
-			"the %d that never respond got %d requests", r.Label(), r.Destinations, r.HangingDestinations, r.HangAttempts))
+			"destinations that never respond: %d, requests to them: %d",
+			r.Label(), r.Destinations, r.HangingDestinations, r.HangAttempts))
 	}
 	if r.Command == "serve" && !r.DrainComplete && !r.Interrupted {
 		notes = append(notes, fmt.Sprintf("%s: %d of %d deliveries arrived before the drain timeout",
