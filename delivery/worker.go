@@ -438,23 +438,11 @@ func (w *Worker) send(ctx context.Context, task *sqlstore.DeliveryTask,
 			// Too little of the batch's time is left for a whole request.
 			return task, res, withJitter(w.cfg.BusyDelay), nil
 		}
-		if time.Since(batch.loadedAt) > w.cfg.BusyWait {
-			// The batch's copy may be out of date: the destination may have
-			// been disabled, changed or deleted, or the log queued again.
-			fresh, err := w.store.DeliveryTask(ctx, log.ID)
-			if datapusher.ErrorCode(err) == datapusher.ENOTFOUND {
-				return nil, res, 0, nil
-			} else if err != nil {
-				return nil, res, 0, fmt.Errorf("reload delivery %s: %w", log.ID, err)
-			}
-			if !due(fresh.Log, log.Generation) {
-				return nil, res, 0, nil
-			}
-			task, log, destination = fresh, fresh.Log, fresh.Destination
-			if !destination.Enabled {
-				return task, res, w.cfg.DisabledDelay, nil
-			}
+		task, wait, err = w.refresh(ctx, task, batch)
+		if err != nil || task == nil || wait > 0 {
+			return task, res, wait, err
 		}
+		log, destination = task.Log, task.Destination
 	}
 	if err := ctx.Err(); err != nil {
 		// The job ended while it waited; the queue runs it again.
@@ -483,6 +471,30 @@ func (w *Worker) send(ctx context.Context, task *sqlstore.DeliveryTask,
 		reportToBreaker(errAttemptFailed)
 	}
 	return task, res, 0, nil
+}
+
+// refresh returns task as it is now when the batch read it longer than
+// BusyWait ago, because the destination may have been disabled, changed or
+// deleted since, or the log queued again. It returns nil when the log needs
+// no attempt any more, and a wait when the destination is disabled.
+func (w *Worker) refresh(ctx context.Context, task *sqlstore.DeliveryTask,
+	batch *batchDestination) (*sqlstore.DeliveryTask, time.Duration, error) {
+	if time.Since(batch.loadedAt) <= w.cfg.BusyWait {
+		return task, 0, nil
+	}
+	fresh, err := w.store.DeliveryTask(ctx, task.Log.ID)
+	if datapusher.ErrorCode(err) == datapusher.ENOTFOUND {
+		return nil, 0, nil
+	} else if err != nil {
+		return nil, 0, fmt.Errorf("reload delivery %s: %w", task.Log.ID, err)
+	}
+	if !due(fresh.Log, task.Log.Generation) {
+		return nil, 0, nil
+	}
+	if !fresh.Destination.Enabled {
+		return fresh, w.cfg.DisabledDelay, nil
+	}
+	return fresh, 0, nil
 }
 
 // handOff moves a log from a batch job to a job of its own that starts after
