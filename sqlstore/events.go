@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,14 +99,18 @@ func (s *Store) insertLogRows(ctx context.Context, tx *sql.Tx, events []*NewEven
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	var w where
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM destinations WHERE id IN `+w.inList(ids), w.args...)
+	// The ids are read in chunks, because a batch of many accounts' events
+	// can name more destinations than a statement takes parameters.
 	existing := make(map[string]bool, len(ids))
-	if err == nil {
-		err = scanIDs(rows, existing)
-	}
-	if err != nil {
-		return nil, mapError(fmt.Errorf("select destinations: %w", err))
+	for chunk := range slices.Chunk(ids, 1024) {
+		var w where
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM destinations WHERE id IN `+w.inList(chunk), w.args...)
+		if err == nil {
+			err = scanIDs(rows, existing)
+		}
+		if err != nil {
+			return nil, mapError(fmt.Errorf("select destinations: %w", err))
+		}
 	}
 
 	var all []*datapusher.DeliveryLog
@@ -600,6 +605,13 @@ func (s *Store) RecordAttemptsTx(ctx context.Context, tx *sql.Tx, attempts []*Lo
 // others are marked Superseded. Logs are updated with one statement per
 // chunk, unless a log appears twice.
 func (s *Store) updateAttemptedLogs(ctx context.Context, tx *sql.Tx, attempts []*LogAttempt, now any) ([]*LogAttempt, error) {
+	// An id that is not a canonical UUID names no log. Left in, it would
+	// fail the whole statement on PostgreSQL, or, in upper case, update a
+	// log that the returned lower-case id then does not match.
+	attempts = slices.DeleteFunc(slices.Clone(attempts), func(la *LogAttempt) bool {
+		la.Superseded = !validID(la.LogID)
+		return la.Superseded
+	})
 	seen := make(map[string]bool, len(attempts))
 	for _, la := range attempts {
 		if seen[la.LogID] {

@@ -715,3 +715,62 @@ func TestRecordAttemptsTogether(t *testing.T) {
 		require.Equal(t, []int{1, 2}, []int{fourth[0].Number, fourth[1].Number})
 	})
 }
+
+func TestInsertEventsWithManyDestinations(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, store *sqlstore.Store) {
+		ctx := context.Background()
+		owner := createUser(t, store, "owner@example.com")
+		account := createAccount(t, store, owner, "Many destinations")
+		real := createDestination(t, store, account, "POST")
+
+		// More destination ids than one statement takes parameters on
+		// either database, all but one deleted since they were listed.
+		destinations := []*datapusher.Destination{real}
+		for i := range 70000 {
+			destinations = append(destinations, &datapusher.Destination{
+				ID: fmt.Sprintf("0190f2b4-0000-7000-8000-%012d", i), AccountID: account.AccountID,
+			})
+		}
+		item := &sqlstore.NewEvent{
+			Event:        &datapusher.Event{AccountID: account.AccountID, EventID: "wide", Body: []byte(`{}`)},
+			Destinations: destinations,
+		}
+		require.NoError(t, store.InsertEvents(ctx, []*sqlstore.NewEvent{item}, nil))
+		require.Len(t, item.Logs, 1)
+		require.Equal(t, real.ID, item.Logs[0].DestinationID)
+	})
+}
+
+func TestRecordAttemptsSkipsInvalidIDs(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, store *sqlstore.Store) {
+		ctx := context.Background()
+		owner := createUser(t, store, "owner@example.com")
+		account := createAccount(t, store, owner, "Invalid ids")
+		item := &sqlstore.NewEvent{
+			Event:        &datapusher.Event{AccountID: account.AccountID, EventID: "ids", Body: []byte(`{}`)},
+			Destinations: []*datapusher.Destination{createDestination(t, store, account, "POST")},
+		}
+		require.NoError(t, store.InsertEvents(ctx, []*sqlstore.NewEvent{item}, nil))
+		log := item.Logs[0]
+
+		attempt := func(id string) *sqlstore.LogAttempt {
+			return &sqlstore.LogAttempt{LogID: id, Generation: -1, Outcome: sqlstore.AttemptOutcome{
+				Attempt: &datapusher.Attempt{StartedAt: time.Now()}, Status: datapusher.StatusRetrying,
+			}}
+		}
+		attempts := []*sqlstore.LogAttempt{attempt(strings.ToUpper(log.ID)), attempt("not-a-uuid"), attempt(log.ID)}
+		require.NoError(t, store.WithTx(ctx, func(tx *sql.Tx) error { return store.RecordAttemptsTx(ctx, tx, attempts) }))
+		require.True(t, attempts[0].Superseded, "an upper-case id names no log")
+		require.True(t, attempts[1].Superseded)
+		require.False(t, attempts[2].Superseded)
+
+		got, err := store.Log(ctx, log.ID)
+		require.NoError(t, err)
+		require.Equal(t, 1, got.Attempts, "only the canonical id changed the log")
+		recorded, err := store.Attempts(ctx, log.ID)
+		require.NoError(t, err)
+		require.Len(t, recorded, 1)
+	})
+}
