@@ -51,10 +51,8 @@ func (s *Store) InsertEvents(ctx context.Context, events []*NewEvent, enqueue En
 // those already stored as Duplicate.
 func (s *Store) insertEventRows(ctx context.Context, tx *sql.Tx, events []*NewEvent) error {
 	inserted := make(map[string]bool, len(events))
-	rest := events
-	for _, size := range rowChunks(len(events)) {
-		chunk := rest[:size]
-		rest = rest[size:]
+	for chunk := range chunked(events) {
+		size := len(chunk)
 		args := make([]any, 0, 6*size)
 		for _, item := range chunk {
 			ev := item.Event
@@ -134,10 +132,8 @@ func (s *Store) insertLogRows(ctx context.Context, tx *sql.Tx, events []*NewEven
 		}
 	}
 
-	rest := all
-	for _, size := range rowChunks(len(all)) {
-		chunk := rest[:size]
-		rest = rest[size:]
+	for chunk := range chunked(all) {
+		size := len(chunk)
 		args := make([]any, 0, 8*size)
 		for _, log := range chunk {
 			args = append(args, log.ID, log.EventPK, log.AccountID, log.DestinationID, log.EventID, log.Status,
@@ -434,24 +430,14 @@ type DeliveryTask struct {
 // DeliveryTask returns the log with its event body and its destination, in
 // one query, because every delivery attempt starts with it.
 func (s *Store) DeliveryTask(ctx context.Context, logID string) (*DeliveryTask, error) {
-	if !validID(logID) {
-		return nil, notFound("log")
-	}
-	row := s.db.QueryRowContext(ctx, `SELECT `+logColumns+`, `+destinationColumnsOf("d")+logFrom+`
-		JOIN destinations d ON d.id = l.destination_id WHERE l.id = $1`, logID)
-	var logRow logScan
-	var destinationRow destinationScan
-	err := row.Scan(append(logRow.targets(), destinationRow.targets()...)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("log")
-	} else if err != nil {
-		return nil, mapError(fmt.Errorf("select delivery task: %w", err))
-	}
-	destination, err := destinationRow.result()
+	tasks, err := s.DeliveryTasks(ctx, []string{logID})
 	if err != nil {
 		return nil, err
 	}
-	return &DeliveryTask{Log: logRow.result(), Destination: destination}, nil
+	if len(tasks) == 0 {
+		return nil, notFound("log")
+	}
+	return tasks[0], nil
 }
 
 // DeliveryTasks returns the tasks of many logs in one query, in no
@@ -569,10 +555,8 @@ func (s *Store) RecordAttemptsTx(ctx context.Context, tx *sql.Tx, attempts []*Lo
 		a.LogID = la.LogID
 	}
 
-	rest := recorded
-	for _, size := range rowChunks(len(recorded)) {
-		chunk := rest[:size]
-		rest = rest[size:]
+	for chunk := range chunked(recorded) {
+		size := len(chunk)
 		args := make([]any, 0, 10*size)
 		for _, la := range chunk {
 			a := la.Outcome.Attempt
@@ -621,10 +605,8 @@ func (s *Store) updateAttemptedLogs(ctx context.Context, tx *sql.Tx, attempts []
 	}
 
 	recorded := make([]*LogAttempt, 0, len(attempts))
-	rest := attempts
-	for _, size := range rowChunks(len(attempts)) {
-		chunk := rest[:size]
-		rest = rest[size:]
+	for chunk := range chunked(attempts) {
+		size := len(chunk)
 		byID := make(map[string]*LogAttempt, size)
 		args := make([]any, 0, 7*size)
 		rows := make([]string, 0, size)

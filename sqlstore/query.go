@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"fmt"
+	"iter"
 	"strings"
 )
 
@@ -95,6 +96,19 @@ func rowChunks(n int) []int {
 		}
 	}
 	return sizes
+}
+
+// chunked yields items in the chunks of rowChunks, in order.
+func chunked[T any](items []T) iter.Seq[[]T] {
+	return func(yield func([]T) bool) {
+		rest := items
+		for _, size := range rowChunks(len(items)) {
+			if !yield(rest[:size]) {
+				return
+			}
+			rest = rest[size:]
+		}
+	}
 }
 
 // valuesRows returns the VALUES rows of a multi-row INSERT of rows rows

@@ -23,6 +23,21 @@ func TestRowChunks(t *testing.T) {
 	}
 }
 
+func TestChunkedKeepsOrder(t *testing.T) {
+	t.Parallel()
+	items := make([]int, 300)
+	for i := range items {
+		items[i] = i
+	}
+	var sizes, all []int
+	for chunk := range chunked(items) {
+		sizes = append(sizes, len(chunk))
+		all = append(all, chunk...)
+	}
+	require.Equal(t, rowChunks(300), sizes)
+	require.Equal(t, items, all)
+}
+
 func TestValuesRowsAndInList(t *testing.T) {
 	t.Parallel()
 	postgres := &Store{dialect: DialectPostgres}
