@@ -59,8 +59,8 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	db.SetMaxOpenConns(20)
-	db.SetMaxIdleConns(20)
+	db.SetMaxOpenConns(postgresPoolSize)
+	db.SetMaxIdleConns(postgresPoolSize)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -117,6 +117,35 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	return &Store{db: db, dialect: DialectSQLite, Now: now}, nil
+}
+
+// postgresPoolSize is how many connections to PostgreSQL one process opens
+// at most, besides the two that listen for new jobs.
+const postgresPoolSize = 20
+
+// Warm opens the pool's PostgreSQL connections ahead of use and leaves them
+// idle, so the first requests after a start do not each wait for PostgreSQL
+// to start a backend. It stops at the first connection that fails to open,
+// leaving the rest to open on demand, and does nothing on SQLite, whose one
+// connection is already open.
+func (s *Store) Warm(ctx context.Context) error {
+	if s.dialect != DialectPostgres {
+		return nil
+	}
+	conns := make([]*sql.Conn, 0, postgresPoolSize)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for len(conns) < postgresPoolSize {
+		c, err := s.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("open postgres connection %d of %d: %w", len(conns)+1, postgresPoolSize, err)
+		}
+		conns = append(conns, c)
+	}
+	return nil
 }
 
 // sqliteStatementCache is how many compiled statements a SQLite connection

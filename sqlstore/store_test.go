@@ -774,3 +774,18 @@ func TestRecordAttemptsSkipsInvalidIDs(t *testing.T) {
 		require.Len(t, recorded, 1)
 	})
 }
+
+func TestWarmOpensPoolConnections(t *testing.T) {
+	t.Parallel()
+	store := testdb.Open(t, sqlstore.DialectPostgres)
+	before := store.DB().Stats().OpenConnections
+	require.NoError(t, store.Warm(context.Background()))
+	stats := store.DB().Stats()
+	require.Less(t, before, stats.OpenConnections)
+	require.Equal(t, stats.MaxOpenConnections, stats.OpenConnections)
+	require.Equal(t, stats.OpenConnections, stats.Idle)
+
+	sqlite := testdb.Open(t, sqlstore.DialectSQLite)
+	require.NoError(t, sqlite.Warm(context.Background()))
+	require.Equal(t, 1, sqlite.DB().Stats().OpenConnections)
+}

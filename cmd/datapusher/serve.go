@@ -70,6 +70,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, mode server
 		return err
 	}
 	defer store.Close()
+	if err := store.Warm(ctx); err != nil {
+		logger.Warn("database connections will open on demand", "error", err)
+	}
 	redisClient, err := openRedis(ctx, cfg, logger)
 	if err != nil {
 		return err
