@@ -211,9 +211,13 @@ func serveHTTP(ctx context.Context, cfg *config, c components, logger *slog.Logg
 	}
 	go sweepCache(ctx, cache, cfg.CacheTTL)
 
+	// SQLite has one writer. On PostgreSQL a second committer builds its
+	// transaction while the first waits for its disk flush; more than two
+	// split the waiting events into smaller transactions, each with its own
+	// delivery job, and cost more than they overlap.
 	committers := 1
 	if c.store.Dialect() == sqlstore.DialectPostgres {
-		committers = 4
+		committers = 2
 	}
 	batcher := ingest.NewBatcher(c.store, c.queue.Enqueue, committers, cfg.IngestBatchSize)
 	defer batcher.Stop()
