@@ -47,6 +47,12 @@ func logsQueryPlan(t testing.TB, store *sqlstore.Store, f datapusher.LogFilter) 
 	t.Helper()
 	query, args, err := store.LogsQuery(f)
 	require.NoError(t, err)
+	return explain(t, store, query, args)
+}
+
+// explain returns PostgreSQL's plan of query.
+func explain(t testing.TB, store *sqlstore.Store, query string, args []any) string {
+	t.Helper()
 	var plan strings.Builder
 	rows, err := store.DB().QueryContext(context.Background(), "EXPLAIN "+query, args...)
 	require.NoError(t, err)
@@ -87,6 +93,12 @@ func TestLogsQueryPlanUsesIndexes(t *testing.T) {
 			require.NotContains(t, plan, "Seq Scan on events", plan)
 		})
 	}
+
+	t.Run("RecoverDestination", func(t *testing.T) {
+		query, args := store.RecoverQuery(destinations[3].ID, from, &to)
+		plan := explain(t, store, query, args)
+		require.NotContains(t, plan, "Seq Scan on delivery_logs", plan)
+	})
 
 	page, err := store.Logs(ctx, filters["DestinationAndTime"])
 	require.NoError(t, err)

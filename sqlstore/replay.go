@@ -30,6 +30,19 @@ func (s *Store) RequeueLog(ctx context.Context, logID string, enqueue EnqueueFun
 	return s.Log(ctx, logID)
 }
 
+// RecoverQuery returns the SQL and arguments with which RecoverDestination
+// selects the failed logs to requeue, for tests that check the query plan.
+func (s *Store) RecoverQuery(destinationID string, since time.Time, until *time.Time) (string, []any) {
+	var w where
+	w.add("destination_id = ?", destinationID)
+	w.add("status = ?", datapusher.StatusFailed)
+	w.add("received_at >= ?", s.timeArg(since))
+	if until != nil {
+		w.add("received_at < ?", s.timeArg(*until))
+	}
+	return `SELECT id FROM delivery_logs` + w.String() + ` ORDER BY received_at, id`, w.args
+}
+
 // RecoverDestination requeues every failed log of a destination received in
 // [since, until), or since `since` when until is nil, and returns how many
 // it queued. The whole window commits at once.
@@ -40,14 +53,8 @@ func (s *Store) RecoverDestination(ctx context.Context, destinationID string, si
 	}
 	var count int
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var w where
-		w.add("destination_id = ?", destinationID)
-		w.add("status = ?", datapusher.StatusFailed)
-		w.add("received_at >= ?", s.timeArg(since))
-		if until != nil {
-			w.add("received_at < ?", s.timeArg(*until))
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM delivery_logs`+w.String()+` ORDER BY received_at, id`, w.args...)
+		query, args := s.RecoverQuery(destinationID, since, until)
+		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
 			return mapError(fmt.Errorf("select failed logs: %w", err))
 		}
