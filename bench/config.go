@@ -78,7 +78,7 @@ func DefaultConfig() *Config {
 		PayloadSize:       200,
 		DrainTimeout:      60 * time.Second,
 		Workers:           500,
-		MaxPerDestination: 10,
+		MaxPerDestination: 50,
 		SteadyRate:        1000,
 		SlowRate:          5,
 		SlowDestinations:  500,

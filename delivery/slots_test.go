@@ -2,10 +2,14 @@ package delivery
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/datapusher/datapusher/delivery/sender"
 )
 
 func TestDestinationSlots(t *testing.T) {
@@ -14,7 +18,7 @@ func TestDestinationSlots(t *testing.T) {
 
 	t.Run("BusyTimeResetsOnFreeSlot", func(t *testing.T) {
 		t.Parallel()
-		d := &destinationSlots{tokens: make(chan struct{}, 1)}
+		d := newDestinationSlots(1, 1)
 		ok, _ := d.acquire(ctx, 0, false)
 		require.True(t, ok)
 
@@ -27,10 +31,10 @@ func TestDestinationSlots(t *testing.T) {
 		require.False(t, ok)
 		require.GreaterOrEqual(t, busyFor, 50*time.Millisecond, "the wait counts from the first refusal")
 
-		d.release()
+		d.release(sender.Result{})
 		ok, _ = d.acquire(ctx, 0, false)
 		require.True(t, ok)
-		d.release()
+		d.release(sender.Result{})
 		ok, _ = d.acquire(ctx, 0, false)
 		require.True(t, ok)
 		afterReset := time.Now()
@@ -48,14 +52,14 @@ func TestDestinationSlots(t *testing.T) {
 				d.finished.Add(1)
 				time.Sleep(5 * time.Millisecond)
 			}
-			d.release()
+			d.release(sender.Result{})
 		}()
 	}
 
 	t.Run("BatchWaitsWhileRequestsFinish", func(t *testing.T) {
 		t.Parallel()
-		d := &destinationSlots{tokens: make(chan struct{}, 1)}
-		d.tokens <- struct{}{}
+		d := newDestinationSlots(1, 1)
+		require.True(t, d.sem.TryAcquire(1))
 		finishing(d, 600*time.Millisecond)
 		ok, _ := d.acquire(ctx, 200*time.Millisecond, true)
 		require.True(t, ok, "requests kept finishing, so the wait went on past 200 ms")
@@ -63,8 +67,8 @@ func TestDestinationSlots(t *testing.T) {
 
 	t.Run("SingleWaitEndsOnTime", func(t *testing.T) {
 		t.Parallel()
-		d := &destinationSlots{tokens: make(chan struct{}, 1)}
-		d.tokens <- struct{}{}
+		d := newDestinationSlots(1, 1)
+		require.True(t, d.sem.TryAcquire(1))
 		finishing(d, 2*time.Second)
 		ok, busyFor := d.acquire(ctx, 100*time.Millisecond, false)
 		require.False(t, ok)
@@ -73,20 +77,165 @@ func TestDestinationSlots(t *testing.T) {
 
 	t.Run("BatchLeavesStuckDestination", func(t *testing.T) {
 		t.Parallel()
-		d := &destinationSlots{tokens: make(chan struct{}, 1)}
-		d.tokens <- struct{}{}
+		d := newDestinationSlots(1, 1)
+		require.True(t, d.sem.TryAcquire(1))
 		ok, _ := d.acquire(ctx, 100*time.Millisecond, true)
 		require.False(t, ok, "nothing finished within the wait")
 	})
 
 	t.Run("ContextEndsTheWait", func(t *testing.T) {
 		t.Parallel()
-		d := &destinationSlots{tokens: make(chan struct{}, 1)}
-		d.tokens <- struct{}{}
+		d := newDestinationSlots(1, 1)
+		require.True(t, d.sem.TryAcquire(1))
 		finishing(d, 5*time.Second)
 		waitCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
 		ok, _ := d.acquire(waitCtx, 100*time.Millisecond, true)
 		require.False(t, ok)
+	})
+}
+
+func TestDestinationSlotsLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	success := sender.Result{StatusCode: 200}
+	timeout := sender.Result{Class: sender.ClassTimeout}
+	unavailable := sender.Result{StatusCode: 503, Class: sender.ClassHTTPStatus}
+	notFound := sender.Result{StatusCode: 404, Class: sender.ClassHTTPStatus}
+
+	// take acquires n slots without waiting and reports whether it got all.
+	take := func(d *destinationSlots, n int) bool {
+		for range n {
+			if ok, _ := d.acquire(ctx, 0, false); !ok {
+				return false
+			}
+		}
+		return true
+	}
+	// releaseAll frees n slots with res.
+	releaseAll := func(d *destinationSlots, n int, res sender.Result) {
+		for range n {
+			d.release(res)
+		}
+	}
+
+	t.Run("GrowsWhileSaturated", func(t *testing.T) {
+		t.Parallel()
+		d := newDestinationSlots(2, 4)
+		require.True(t, take(d, 2))
+		require.False(t, take(d, 1), "two slots at first")
+		releaseAll(d, 2, success)
+		require.Equal(t, 3, d.Limit(), "two successes while requests waited add one slot")
+
+		require.True(t, take(d, 3))
+		require.False(t, take(d, 1))
+		releaseAll(d, 3, success)
+		require.Equal(t, 4, d.Limit())
+
+		require.True(t, take(d, 4))
+		require.False(t, take(d, 1))
+		releaseAll(d, 4, success)
+		require.Equal(t, 4, d.Limit(), "the limit stops at the maximum")
+		require.True(t, take(d, 4))
+		require.False(t, take(d, 1))
+	})
+
+	t.Run("StaysWithoutDemand", func(t *testing.T) {
+		t.Parallel()
+		d := newDestinationSlots(2, 10)
+		for range 50 {
+			require.True(t, take(d, 1))
+			d.release(success)
+		}
+		require.Equal(t, 2, d.Limit(), "requests never waited, so no slot was added")
+	})
+
+	t.Run("HalvesOnOverload", func(t *testing.T) {
+		t.Parallel()
+		d := newDestinationSlots(8, 8)
+		require.True(t, take(d, 8))
+		releaseAll(d, 7, success)
+		d.release(timeout)
+		require.Equal(t, 4, d.Limit())
+		require.True(t, take(d, 4))
+		require.False(t, take(d, 1), "four slots after a timeout")
+
+		releaseAll(d, 3, unavailable)
+		require.Equal(t, 4, d.Limit(), "one halving per limit's worth of answers")
+		d.release(unavailable)
+		require.Equal(t, 2, d.Limit())
+		require.True(t, take(d, 2))
+		releaseAll(d, 2, unavailable)
+		require.Equal(t, 1, d.Limit())
+		require.True(t, take(d, 1))
+		d.release(timeout)
+		require.Equal(t, 1, d.Limit(), "never below one slot")
+	})
+
+	t.Run("ClientErrorsKeepTheLimit", func(t *testing.T) {
+		t.Parallel()
+		d := newDestinationSlots(4, 4)
+		for range 20 {
+			require.True(t, take(d, 1))
+			d.release(notFound)
+		}
+		require.Equal(t, 4, d.Limit())
+	})
+
+	t.Run("ShrinksBelowRequestsInFlight", func(t *testing.T) {
+		t.Parallel()
+		d := newDestinationSlots(4, 4)
+		for range 4 {
+			require.True(t, take(d, 1))
+			d.release(success)
+		}
+		require.True(t, take(d, 4))
+		d.release(timeout)
+		require.Equal(t, 2, d.Limit())
+		require.False(t, take(d, 1), "three requests are still in flight")
+		d.release(notFound)
+		require.False(t, take(d, 1), "two are, as many as the limit")
+		d.release(notFound)
+		require.True(t, take(d, 1))
+		require.False(t, take(d, 1))
+		require.Equal(t, 2, d.Limit())
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		t.Parallel()
+		const maxLimit = 6
+		d := newDestinationSlots(3, maxLimit)
+		results := []sender.Result{success, success, success, success, timeout, unavailable, notFound, {}}
+		var inFlight, peak atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 16 {
+			wg.Go(func() {
+				for i := range 300 {
+					ok, _ := d.acquire(ctx, 50*time.Millisecond, false)
+					if !ok {
+						continue
+					}
+					n := inFlight.Add(1)
+					for {
+						p := peak.Load()
+						if n <= p || peak.CompareAndSwap(p, n) {
+							break
+						}
+					}
+					inFlight.Add(-1)
+					d.release(results[(g+i)%len(results)])
+				}
+			})
+		}
+		wg.Wait()
+		require.LessOrEqual(t, peak.Load(), int64(maxLimit))
+
+		d.mu.Lock()
+		limit, reserved, owed := d.limit, d.reserved, d.owed
+		d.mu.Unlock()
+		require.Zero(t, owed, "no request is in flight to owe a slot")
+		require.Equal(t, maxLimit-limit, reserved)
+		require.True(t, take(d, limit), "every slot below the limit is free")
+		require.False(t, take(d, 1))
 	})
 }

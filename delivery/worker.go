@@ -60,7 +60,9 @@ type Config struct {
 	Concurrency int
 
 	// MaxPerDestination caps concurrent requests to one destination, so a
-	// slow or hanging destination cannot take every worker. Default 10.
+	// slow or hanging destination cannot take every worker. Below the cap,
+	// each destination's limit starts at 10 and adapts to its responses (see
+	// destinationSlots). Default 50.
 	MaxPerDestination int
 
 	// BusyWait is how long a delivery waits in its worker for a free slot
@@ -141,7 +143,7 @@ func NewWorker(store *sqlstore.Store, s *sender.Sender, cfg Config, logger *slog
 		cfg.Concurrency = 100
 	}
 	if cfg.MaxPerDestination <= 0 {
-		cfg.MaxPerDestination = 10
+		cfg.MaxPerDestination = 50
 	}
 	if cfg.BusyWait <= 0 {
 		cfg.BusyWait = 200 * time.Millisecond
@@ -427,7 +429,7 @@ func (w *Worker) send(ctx context.Context, task *sqlstore.DeliveryTask,
 		}
 		return task, res, withJitter(min(max(busyFor, w.cfg.BusyDelay), w.cfg.MaxBusyDelay)), nil
 	}
-	defer slots.release()
+	defer func() { slots.release(res) }()
 	if !w.acquireSending(ctx) {
 		return task, res, withJitter(w.cfg.BusyDelay), nil
 	}
@@ -559,83 +561,6 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog,
 	}
 }
 
-// destinationSlots are the request slots of one destination.
-type destinationSlots struct {
-	tokens       chan struct{}
-	finished     atomic.Int64 // requests that released their slot
-	lastFinished atomic.Int64 // when one last did, in Unix nanoseconds
-
-	mu sync.Mutex
-	// busySince is when the slots were last found all taken, after a
-	// request had found one free. It is zero while requests find one free.
-	busySince time.Time
-}
-
-// acquire takes one of the destination's slots, waiting up to wait for one
-// to free up, or, when untilStuck, for as long as some request of the
-// destination finishes within each wait. When it gets none it reports false
-// and how long the destination has had no free slot: the longer a
-// destination stays saturated, the longer its waiting deliveries stay away.
-func (d *destinationSlots) acquire(ctx context.Context, wait time.Duration, untilStuck bool) (bool, time.Duration) {
-	select {
-	case d.tokens <- struct{}{}:
-		d.mu.Lock()
-		d.busySince = time.Time{}
-		d.mu.Unlock()
-		return true, 0
-	default:
-	}
-
-	now := time.Now()
-	d.mu.Lock()
-	if d.busySince.IsZero() {
-		d.busySince = now
-	}
-	busyFor := now.Sub(d.busySince)
-	d.mu.Unlock()
-
-	if wait <= 0 {
-		return false, busyFor
-	}
-	if untilStuck && busyFor > wait && now.Sub(time.Unix(0, d.lastFinished.Load())) > wait {
-		// Saturated, and no request finished within a whole wait: the
-		// destination is stuck, so waiting again would only delay the batch.
-		return false, busyFor
-	}
-
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for {
-		finished := d.finished.Load()
-		select {
-		case d.tokens <- struct{}{}:
-			return true, 0
-		case <-timer.C:
-		case <-ctx.Done():
-			return false, time.Since(d.busySinceLocked())
-		}
-		if !untilStuck || d.finished.Load() == finished {
-			return false, time.Since(d.busySinceLocked())
-		}
-		timer.Reset(wait)
-	}
-}
-
-func (d *destinationSlots) busySinceLocked() time.Time {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.busySince.IsZero() {
-		return time.Now()
-	}
-	return d.busySince
-}
-
-func (d *destinationSlots) release() {
-	d.finished.Add(1)
-	d.lastFinished.Store(time.Now().UnixNano())
-	<-d.tokens
-}
-
 // acquireSending takes one of the process's request slots. It waits until
 // only RequestTimeout is left of the job, so that a request that starts can
 // run to its own timeout, and reports false when no slot freed up by then.
@@ -670,7 +595,7 @@ func (w *Worker) destinationSlots(destinationID string) *destinationSlots {
 	defer w.mu.Unlock()
 	slots, ok := w.slots[destinationID]
 	if !ok {
-		slots = &destinationSlots{tokens: make(chan struct{}, w.cfg.MaxPerDestination)}
+		slots = newDestinationSlots(min(initialPerDestination, w.cfg.MaxPerDestination), w.cfg.MaxPerDestination)
 		w.slots[destinationID] = slots
 	}
 	return slots

@@ -102,8 +102,8 @@ func parseConfig(name string, args []string, stderr io.Writer) (*config, error) 
 		"timeout of one delivery request (DATAPUSHER_DELIVERY_TIMEOUT)")
 	fs.IntVar(&cfg.Workers, "workers", envParsed("DATAPUSHER_WORKERS", 500, parseInt, &envErrs),
 		"deliveries that run at once in this process (DATAPUSHER_WORKERS)")
-	fs.IntVar(&cfg.MaxPerDestination, "max-per-destination", envParsed("DATAPUSHER_MAX_PER_DESTINATION", 10, parseInt, &envErrs),
-		"concurrent deliveries to one destination (DATAPUSHER_MAX_PER_DESTINATION)")
+	fs.IntVar(&cfg.MaxPerDestination, "max-per-destination", envParsed("DATAPUSHER_MAX_PER_DESTINATION", 50, parseInt, &envErrs),
+		"maximum concurrent deliveries to one destination, whose limit starts at 10 and adapts to its responses (DATAPUSHER_MAX_PER_DESTINATION)")
 	fs.StringVar(&cfg.RetrySchedule, "retry-schedule", envString("DATAPUSHER_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h"),
 		"comma-separated waits before each retry (DATAPUSHER_RETRY_SCHEDULE)")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", envParsed("DATAPUSHER_MAX_BODY_BYTES", int64(1<<20), parseInt64, &envErrs),
