@@ -1,13 +1,12 @@
 package delivery
 
 import (
+	"container/list"
 	"context"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/semaphore"
 
 	"github.com/datapusher/datapusher/delivery/sender"
 )
@@ -19,26 +18,24 @@ const initialPerDestination = 10
 // destinationSlots are the request slots of one destination. Their number,
 // the limit, adapts to the destination's responses, between 1 and a maximum.
 // While requests wait for a slot, each limit's worth of successful responses
-// adds one slot. A timeout, a connection error, 429 Too Many Requests or a
+// adds one slot (see release for the successes that do not count). A timeout, a connection error, 429 Too Many Requests or a
 // 5xx status halves the limit, at most once per limit's worth of responses,
 // so a burst of failures of the requests in flight together counts once.
 type destinationSlots struct {
-	// sem has one unit per slot up to the maximum. The units above the
-	// limit are held in reserve, so requests only get the ones below it.
-	sem *semaphore.Weighted
 	max int
 
 	finished     atomic.Int64 // requests that released their slot
 	lastFinished atomic.Int64 // when one last did, in Unix nanoseconds
 
-	mu    sync.Mutex
-	limit int
-	// reserved counts the units held above the limit. owed counts the units
-	// still to reserve when requests in flight finish, after the limit
-	// dropped below their number.
-	reserved, owed int
-	// successes counts successful responses while saturated since the
-	// limit last grew. responses counts all of them since it last halved.
+	mu       sync.Mutex
+	limit    int
+	inFlight int
+	// waiters holds one channel per waiting request, oldest first. A slot
+	// is granted by counting it in inFlight and closing the channel.
+	waiters list.List
+	// successes counts successful responses while requests waited, since
+	// the limit last grew. responses counts all of them since it last
+	// halved.
 	successes, responses int
 	// busySince is when the slots were last found all taken, after a
 	// request had found one free. It is zero while requests find one free.
@@ -49,13 +46,7 @@ type destinationSlots struct {
 // up to maxLimit.
 func newDestinationSlots(initial, maxLimit int) *destinationSlots {
 	maxLimit = max(maxLimit, 1)
-	initial = min(max(initial, 1), maxLimit)
-	d := &destinationSlots{sem: semaphore.NewWeighted(int64(maxLimit)), max: maxLimit, limit: initial}
-	d.reserved = maxLimit - initial
-	if d.reserved > 0 && !d.sem.TryAcquire(int64(d.reserved)) {
-		panic("destination slots: a new semaphore is not empty")
-	}
-	return d
+	return &destinationSlots{max: maxLimit, limit: min(max(initial, 1), maxLimit)}
 }
 
 // Limit returns how many requests the destination may have in flight now.
@@ -71,21 +62,18 @@ func (d *destinationSlots) Limit() int {
 // and how long the destination has had no free slot: the longer a
 // destination stays saturated, the longer its waiting deliveries stay away.
 func (d *destinationSlots) acquire(ctx context.Context, wait time.Duration, untilStuck bool) (bool, time.Duration) {
-	if d.sem.TryAcquire(1) {
-		d.mu.Lock()
-		d.busySince = time.Time{}
-		d.mu.Unlock()
-		return true, 0
-	}
-
 	now := time.Now()
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inFlight < d.limit && d.waiters.Len() == 0 {
+		d.inFlight++
+		d.busySince = time.Time{}
+		return true, 0
+	}
 	if d.busySince.IsZero() {
 		d.busySince = now
 	}
 	busyFor := now.Sub(d.busySince)
-	d.mu.Unlock()
-
 	if wait <= 0 {
 		return false, busyFor
 	}
@@ -97,86 +85,66 @@ func (d *destinationSlots) acquire(ctx context.Context, wait time.Duration, unti
 
 	for {
 		finished := d.finished.Load()
-		waitCtx, cancel := context.WithTimeout(ctx, wait)
-		err := d.sem.Acquire(waitCtx, 1)
-		cancel()
-		if err == nil {
+		granted := make(chan struct{})
+		waiter := d.waiters.PushBack(granted)
+		d.mu.Unlock()
+		timer := time.NewTimer(wait)
+		select {
+		case <-granted:
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		timer.Stop()
+		d.mu.Lock()
+
+		select {
+		case <-granted:
+			// Granted, possibly just as the wait ended: the slot is ours.
 			return true, 0
+		default:
+			d.waiters.Remove(waiter)
 		}
 		if ctx.Err() != nil || !untilStuck || d.finished.Load() == finished {
-			return false, time.Since(d.busySinceLocked())
+			return false, time.Since(d.busySince)
 		}
 	}
-}
-
-func (d *destinationSlots) busySinceLocked() time.Time {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.busySince.IsZero() {
-		return time.Now()
-	}
-	return d.busySince
 }
 
 // release adapts the limit to res and frees the slot of its request. A
 // delivery that stopped before its request passes a zero Result, which
-// leaves the limit unchanged.
-func (d *destinationSlots) release(res sender.Result) {
+// leaves the limit unchanged. A success adds toward a new slot only when
+// mayGrow is true.
+func (d *destinationSlots) release(res sender.Result, mayGrow bool) {
 	d.mu.Lock()
 	switch {
 	case overloaded(res):
 		d.responses++
 		if d.responses >= d.limit && d.limit > 1 {
-			d.shrink(d.limit / 2)
+			d.limit = max(d.limit/2, 1)
+			d.responses, d.successes = 0, 0
 		}
 	case res.Success():
 		d.responses++
-		if !d.busySince.IsZero() && d.limit < d.max {
+		if mayGrow && d.waiters.Len() > 0 && d.limit < d.max {
 			d.successes++
 			if d.successes >= d.limit {
-				d.grow()
+				d.limit++
+				d.successes = 0
 			}
 		}
 	case res.Class != "":
 		d.responses++
 	}
-	if d.owed > 0 {
-		// The unit goes to the reserve instead of to a waiting request.
-		d.owed--
-		d.reserved++
-	} else {
-		d.sem.Release(1)
+	d.inFlight--
+	for d.inFlight < d.limit && d.waiters.Len() > 0 {
+		oldest := d.waiters.Remove(d.waiters.Front()).(chan struct{})
+		d.inFlight++
+		close(oldest)
 	}
 	d.mu.Unlock()
 
 	d.finished.Add(1)
 	d.lastFinished.Store(time.Now().UnixNano())
-}
-
-// grow raises the limit by one slot. d.mu is held.
-func (d *destinationSlots) grow() {
-	d.limit++
-	d.successes = 0
-	if d.owed > 0 {
-		d.owed--
-		return
-	}
-	d.reserved--
-	d.sem.Release(1)
-}
-
-// shrink lowers the limit to limit. Units in use by requests in flight are
-// reserved when those finish. d.mu is held.
-func (d *destinationSlots) shrink(limit int) {
-	for d.limit > max(limit, 1) {
-		d.limit--
-		if d.sem.TryAcquire(1) {
-			d.reserved++
-		} else {
-			d.owed++
-		}
-	}
-	d.responses, d.successes = 0, 0
 }
 
 // overloaded reports whether res suggests that the destination gets more

@@ -31,10 +31,10 @@ func TestDestinationSlots(t *testing.T) {
 		require.False(t, ok)
 		require.GreaterOrEqual(t, busyFor, 50*time.Millisecond, "the wait counts from the first refusal")
 
-		d.release(sender.Result{})
+		d.release(sender.Result{}, true)
 		ok, _ = d.acquire(ctx, 0, false)
 		require.True(t, ok)
-		d.release(sender.Result{})
+		d.release(sender.Result{}, true)
 		ok, _ = d.acquire(ctx, 0, false)
 		require.True(t, ok)
 		afterReset := time.Now()
@@ -52,23 +52,25 @@ func TestDestinationSlots(t *testing.T) {
 				d.finished.Add(1)
 				time.Sleep(5 * time.Millisecond)
 			}
-			d.release(sender.Result{})
+			d.release(sender.Result{}, true)
 		}()
 	}
 
 	t.Run("BatchWaitsWhileRequestsFinish", func(t *testing.T) {
 		t.Parallel()
 		d := newDestinationSlots(1, 1)
-		require.True(t, d.sem.TryAcquire(1))
+		ok, _ := d.acquire(ctx, 0, false)
+		require.True(t, ok)
 		finishing(d, 600*time.Millisecond)
-		ok, _ := d.acquire(ctx, 200*time.Millisecond, true)
+		ok, _ = d.acquire(ctx, 200*time.Millisecond, true)
 		require.True(t, ok, "requests kept finishing, so the wait went on past 200 ms")
 	})
 
 	t.Run("SingleWaitEndsOnTime", func(t *testing.T) {
 		t.Parallel()
 		d := newDestinationSlots(1, 1)
-		require.True(t, d.sem.TryAcquire(1))
+		ok, _ := d.acquire(ctx, 0, false)
+		require.True(t, ok)
 		finishing(d, 2*time.Second)
 		ok, busyFor := d.acquire(ctx, 100*time.Millisecond, false)
 		require.False(t, ok)
@@ -78,19 +80,21 @@ func TestDestinationSlots(t *testing.T) {
 	t.Run("BatchLeavesStuckDestination", func(t *testing.T) {
 		t.Parallel()
 		d := newDestinationSlots(1, 1)
-		require.True(t, d.sem.TryAcquire(1))
-		ok, _ := d.acquire(ctx, 100*time.Millisecond, true)
+		ok, _ := d.acquire(ctx, 0, false)
+		require.True(t, ok)
+		ok, _ = d.acquire(ctx, 100*time.Millisecond, true)
 		require.False(t, ok, "nothing finished within the wait")
 	})
 
 	t.Run("ContextEndsTheWait", func(t *testing.T) {
 		t.Parallel()
 		d := newDestinationSlots(1, 1)
-		require.True(t, d.sem.TryAcquire(1))
+		ok, _ := d.acquire(ctx, 0, false)
+		require.True(t, ok)
 		finishing(d, 5*time.Second)
 		waitCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
-		ok, _ := d.acquire(waitCtx, 100*time.Millisecond, true)
+		ok, _ = d.acquire(waitCtx, 100*time.Millisecond, true)
 		require.False(t, ok)
 	})
 }
@@ -115,29 +119,67 @@ func TestDestinationSlotsLimit(t *testing.T) {
 	// releaseAll frees n slots with res.
 	releaseAll := func(d *destinationSlots, n int, res sender.Result) {
 		for range n {
-			d.release(res)
+			d.release(res, true)
 		}
 	}
 
-	t.Run("GrowsWhileSaturated", func(t *testing.T) {
+	// queue starts a request that waits for a slot and returns when it is
+	// queued. The channel reports whether it got one.
+	queue := func(d *destinationSlots) <-chan bool {
+		got := make(chan bool, 1)
+		go func() {
+			ok, _ := d.acquire(ctx, time.Minute, false)
+			got <- ok
+		}()
+		require.Eventually(t, func() bool {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return d.waiters.Len() > 0
+		}, 5*time.Second, time.Millisecond)
+		return got
+	}
+
+	t.Run("GrowsWhileRequestsWait", func(t *testing.T) {
 		t.Parallel()
 		d := newDestinationSlots(2, 4)
 		require.True(t, take(d, 2))
 		require.False(t, take(d, 1), "two slots at first")
-		releaseAll(d, 2, success)
-		require.Equal(t, 3, d.Limit(), "two successes while requests waited add one slot")
-
-		require.True(t, take(d, 3))
+		waiting := queue(d)
+		d.release(success, true)
+		require.Equal(t, 2, d.Limit(), "one success is not a limit's worth")
+		require.True(t, <-waiting, "the freed slot went to the waiting request")
+		waiting = queue(d)
+		d.release(success, true)
+		require.Equal(t, 3, d.Limit(), "two successes while a request waited add one slot")
+		require.True(t, <-waiting)
+		require.True(t, take(d, 1), "the added slot is free")
 		require.False(t, take(d, 1))
-		releaseAll(d, 3, success)
+
+		for range 3 {
+			waiting = queue(d)
+			d.release(success, true)
+			require.True(t, <-waiting)
+		}
 		require.Equal(t, 4, d.Limit())
-
-		require.True(t, take(d, 4))
-		require.False(t, take(d, 1))
-		releaseAll(d, 4, success)
+		require.True(t, take(d, 1))
+		for range 8 {
+			waiting = queue(d)
+			d.release(success, true)
+			require.True(t, <-waiting)
+		}
 		require.Equal(t, 4, d.Limit(), "the limit stops at the maximum")
-		require.True(t, take(d, 4))
-		require.False(t, take(d, 1))
+	})
+
+	t.Run("StaysWhenGrowthNotAllowed", func(t *testing.T) {
+		t.Parallel()
+		d := newDestinationSlots(2, 4)
+		require.True(t, take(d, 2))
+		for range 6 {
+			waiting := queue(d)
+			d.release(success, false)
+			require.True(t, <-waiting)
+		}
+		require.Equal(t, 2, d.Limit(), "the requests waited for something other than the destination")
 	})
 
 	t.Run("StaysWithoutDemand", func(t *testing.T) {
@@ -145,7 +187,7 @@ func TestDestinationSlotsLimit(t *testing.T) {
 		d := newDestinationSlots(2, 10)
 		for range 50 {
 			require.True(t, take(d, 1))
-			d.release(success)
+			d.release(success, true)
 		}
 		require.Equal(t, 2, d.Limit(), "requests never waited, so no slot was added")
 	})
@@ -155,20 +197,20 @@ func TestDestinationSlotsLimit(t *testing.T) {
 		d := newDestinationSlots(8, 8)
 		require.True(t, take(d, 8))
 		releaseAll(d, 7, success)
-		d.release(timeout)
+		d.release(timeout, true)
 		require.Equal(t, 4, d.Limit())
 		require.True(t, take(d, 4))
 		require.False(t, take(d, 1), "four slots after a timeout")
 
 		releaseAll(d, 3, unavailable)
 		require.Equal(t, 4, d.Limit(), "one halving per limit's worth of answers")
-		d.release(unavailable)
+		d.release(unavailable, true)
 		require.Equal(t, 2, d.Limit())
 		require.True(t, take(d, 2))
 		releaseAll(d, 2, unavailable)
 		require.Equal(t, 1, d.Limit())
 		require.True(t, take(d, 1))
-		d.release(timeout)
+		d.release(timeout, true)
 		require.Equal(t, 1, d.Limit(), "never below one slot")
 	})
 
@@ -177,7 +219,7 @@ func TestDestinationSlotsLimit(t *testing.T) {
 		d := newDestinationSlots(4, 4)
 		for range 20 {
 			require.True(t, take(d, 1))
-			d.release(notFound)
+			d.release(notFound, true)
 		}
 		require.Equal(t, 4, d.Limit())
 	})
@@ -187,15 +229,15 @@ func TestDestinationSlotsLimit(t *testing.T) {
 		d := newDestinationSlots(4, 4)
 		for range 4 {
 			require.True(t, take(d, 1))
-			d.release(success)
+			d.release(success, true)
 		}
 		require.True(t, take(d, 4))
-		d.release(timeout)
+		d.release(timeout, true)
 		require.Equal(t, 2, d.Limit())
 		require.False(t, take(d, 1), "three requests are still in flight")
-		d.release(notFound)
+		d.release(notFound, true)
 		require.False(t, take(d, 1), "two are, as many as the limit")
-		d.release(notFound)
+		d.release(notFound, true)
 		require.True(t, take(d, 1))
 		require.False(t, take(d, 1))
 		require.Equal(t, 2, d.Limit())
@@ -223,7 +265,7 @@ func TestDestinationSlotsLimit(t *testing.T) {
 						}
 					}
 					inFlight.Add(-1)
-					d.release(results[(g+i)%len(results)])
+					d.release(results[(g+i)%len(results)], i%2 == 0)
 				}
 			})
 		}
@@ -231,11 +273,53 @@ func TestDestinationSlotsLimit(t *testing.T) {
 		require.LessOrEqual(t, peak.Load(), int64(maxLimit))
 
 		d.mu.Lock()
-		limit, reserved, owed := d.limit, d.reserved, d.owed
+		limit, held, waiters := d.limit, d.inFlight, d.waiters.Len()
 		d.mu.Unlock()
-		require.Zero(t, owed, "no request is in flight to owe a slot")
-		require.Equal(t, maxLimit-limit, reserved)
+		require.Zero(t, held)
+		require.Zero(t, waiters)
 		require.True(t, take(d, limit), "every slot below the limit is free")
 		require.False(t, take(d, 1))
+	})
+
+	t.Run("GrantAtTimeoutKeepsCount", func(t *testing.T) {
+		t.Parallel()
+		d := newDestinationSlots(8, 8)
+		for range 8 {
+			require.True(t, take(d, 1))
+			d.release(success, true)
+		}
+		require.True(t, take(d, 8))
+		waitCtx, cancel := context.WithCancel(ctx)
+		got := make(chan bool, 6)
+		for range 6 {
+			go func() {
+				ok, _ := d.acquire(waitCtx, time.Hour, false)
+				got <- ok
+			}()
+		}
+		require.Eventually(t, func() bool {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return d.waiters.Len() == 6
+		}, 5*time.Second, time.Millisecond)
+		// The waits end while the releases hand their slots on, so some
+		// are granted just as they end.
+		cancel()
+		releaseAll(d, 6, success)
+		d.release(unavailable, true)
+		for range 6 {
+			if <-got {
+				d.release(sender.Result{}, true)
+			}
+		}
+		d.release(success, true)
+
+		d.mu.Lock()
+		limit, inFlight := d.limit, d.inFlight
+		d.mu.Unlock()
+		require.Equal(t, 4, limit)
+		require.Zero(t, inFlight, "every granted slot was released")
+		require.True(t, take(d, limit))
+		require.False(t, take(d, 1), "no more requests than the limit")
 	})
 }

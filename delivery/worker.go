@@ -429,8 +429,14 @@ func (w *Worker) send(ctx context.Context, task *sqlstore.DeliveryTask,
 		}
 		return task, res, withJitter(min(max(busyFor, w.cfg.BusyDelay), w.cfg.MaxBusyDelay)), nil
 	}
-	defer func() { slots.release(res) }()
-	if !w.acquireSending(ctx) {
+	// A request that waited for a process slot while it held the
+	// destination's made other deliveries queue for the destination, so its
+	// success does not count as a sign that the destination takes more.
+	var waitedForProcess bool
+	defer func() { slots.release(res, !waitedForProcess) }()
+	acquired, waited := w.acquireSending(ctx)
+	waitedForProcess = waited
+	if !acquired {
 		return task, res, withJitter(w.cfg.BusyDelay), nil
 	}
 	defer func() { <-w.sending }()
@@ -564,10 +570,11 @@ func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog,
 // acquireSending takes one of the process's request slots. It waits until
 // only RequestTimeout is left of the job, so that a request that starts can
 // run to its own timeout, and reports false when no slot freed up by then.
-func (w *Worker) acquireSending(ctx context.Context) bool {
+// waited reports whether no slot was free at first.
+func (w *Worker) acquireSending(ctx context.Context) (acquired, waited bool) {
 	select {
 	case w.sending <- struct{}{}:
-		return true
+		return true, false
 	default:
 	}
 	wait := w.cfg.BusyWait
@@ -578,11 +585,11 @@ func (w *Worker) acquireSending(ctx context.Context) bool {
 	defer timer.Stop()
 	select {
 	case w.sending <- struct{}{}:
-		return true
+		return true, true
 	case <-timer.C:
-		return false
+		return false, true
 	case <-ctx.Done():
-		return false
+		return false, true
 	}
 }
 
