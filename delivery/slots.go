@@ -105,9 +105,17 @@ func (d *destinationSlots) acquire(ctx context.Context, wait time.Duration, unti
 			d.waiters.Remove(waiter)
 		}
 		if ctx.Err() != nil || !untilStuck || d.finished.Load() == finished {
-			return false, time.Since(d.busySince)
+			return false, time.Since(busySinceOr(d.busySince, now))
 		}
 	}
+}
+
+// busySinceOr returns busySince, or fallback when it is zero.
+func busySinceOr(busySince, fallback time.Time) time.Time {
+	if busySince.IsZero() {
+		return fallback
+	}
+	return busySince
 }
 
 // release adapts the limit to res and frees the slot of its request. A
