@@ -83,10 +83,11 @@ func (d *destinationSlots) acquire(ctx context.Context, wait time.Duration, unti
 		return false, busyFor
 	}
 
+	// The request keeps its place in the queue across rounds.
+	granted := make(chan struct{})
+	waiter := d.waiters.PushBack(granted)
 	for {
 		finished := d.finished.Load()
-		granted := make(chan struct{})
-		waiter := d.waiters.PushBack(granted)
 		d.mu.Unlock()
 		timer := time.NewTimer(wait)
 		select {
@@ -102,9 +103,9 @@ func (d *destinationSlots) acquire(ctx context.Context, wait time.Duration, unti
 			// Granted, possibly just as the wait ended: the slot is ours.
 			return true, 0
 		default:
-			d.waiters.Remove(waiter)
 		}
 		if ctx.Err() != nil || !untilStuck || d.finished.Load() == finished {
+			d.waiters.Remove(waiter)
 			return false, time.Since(busySinceOr(d.busySince, now))
 		}
 	}
@@ -118,9 +119,9 @@ func busySinceOr(busySince, fallback time.Time) time.Time {
 	return busySince
 }
 
-// release adapts the limit to res and frees the slot of its request. A
-// delivery that stopped before its request passes a zero Result, which
-// leaves the limit unchanged. A success adds toward a new slot only when
+// release adapts the limit to res and frees the slot of its request. A zero
+// Result, from a delivery that stopped before its request, and a request
+// canceled at shutdown leave the limit unchanged. A success adds toward a new slot only when
 // mayGrow is true.
 func (d *destinationSlots) release(res sender.Result, mayGrow bool) {
 	d.mu.Lock()
@@ -140,7 +141,7 @@ func (d *destinationSlots) release(res sender.Result, mayGrow bool) {
 				d.successes = 0
 			}
 		}
-	case res.Class != "":
+	case res.Class != "" && res.Class != sender.ClassCanceled:
 		d.responses++
 	}
 	d.inFlight--
@@ -149,10 +150,11 @@ func (d *destinationSlots) release(res sender.Result, mayGrow bool) {
 		d.inFlight++
 		close(oldest)
 	}
-	d.mu.Unlock()
-
+	// A waiter checks for finished requests under d.mu, so the count
+	// changes before the lock is released.
 	d.finished.Add(1)
 	d.lastFinished.Store(time.Now().UnixNano())
+	d.mu.Unlock()
 }
 
 // overloaded reports whether res suggests that the destination gets more

@@ -224,6 +224,15 @@ func TestDestinationSlotsLimit(t *testing.T) {
 		require.Equal(t, 4, d.Limit())
 	})
 
+	t.Run("CanceledRequestsDoNotCount", func(t *testing.T) {
+		t.Parallel()
+		d := newDestinationSlots(4, 4)
+		require.True(t, take(d, 4))
+		releaseAll(d, 3, sender.Result{Class: sender.ClassCanceled})
+		d.release(timeout, true)
+		require.Equal(t, 4, d.Limit(), "one response since the start, fewer than the limit")
+	})
+
 	t.Run("ShrinksBelowRequestsInFlight", func(t *testing.T) {
 		t.Parallel()
 		d := newDestinationSlots(4, 4)

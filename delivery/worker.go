@@ -593,10 +593,10 @@ func (w *Worker) acquireSending(ctx context.Context) (acquired, waited bool) {
 	}
 }
 
-// destinationSlots returns the semaphore of a destination.
+// destinationSlots returns the request slots of a destination.
 //
-// NOTE: semaphores are kept for every destination this process has
-// delivered to, one small channel each, until the process stops.
+// NOTE: slots are kept for every destination this process has delivered
+// to, one small struct each, until the process stops.
 func (w *Worker) destinationSlots(destinationID string) *destinationSlots {
 	w.mu.Lock()
 	defer w.mu.Unlock()
