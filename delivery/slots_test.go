@@ -16,11 +16,17 @@ func TestDestinationSlots(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 
-	t.Run("BusyTimeResetsOnFreeSlot", func(t *testing.T) {
-		t.Parallel()
+	// taken returns slots with a limit of 1 whose one slot is in use.
+	taken := func(t *testing.T) *destinationSlots {
 		d := newDestinationSlots(1, 1)
 		ok, _ := d.acquire(ctx, 0, false)
 		require.True(t, ok)
+		return d
+	}
+
+	t.Run("BusyTimeResetsOnFreeSlot", func(t *testing.T) {
+		t.Parallel()
+		d := taken(t)
 
 		firstRefusal := time.Now()
 		ok, busyFor := d.acquire(ctx, 0, false)
@@ -58,19 +64,15 @@ func TestDestinationSlots(t *testing.T) {
 
 	t.Run("BatchWaitsWhileRequestsFinish", func(t *testing.T) {
 		t.Parallel()
-		d := newDestinationSlots(1, 1)
-		ok, _ := d.acquire(ctx, 0, false)
-		require.True(t, ok)
+		d := taken(t)
 		finishing(d, 600*time.Millisecond)
-		ok, _ = d.acquire(ctx, 200*time.Millisecond, true)
+		ok, _ := d.acquire(ctx, 200*time.Millisecond, true)
 		require.True(t, ok, "requests kept finishing, so the wait went on past 200 ms")
 	})
 
 	t.Run("SingleWaitEndsOnTime", func(t *testing.T) {
 		t.Parallel()
-		d := newDestinationSlots(1, 1)
-		ok, _ := d.acquire(ctx, 0, false)
-		require.True(t, ok)
+		d := taken(t)
 		finishing(d, 2*time.Second)
 		ok, busyFor := d.acquire(ctx, 100*time.Millisecond, false)
 		require.False(t, ok)
@@ -79,22 +81,18 @@ func TestDestinationSlots(t *testing.T) {
 
 	t.Run("BatchLeavesStuckDestination", func(t *testing.T) {
 		t.Parallel()
-		d := newDestinationSlots(1, 1)
-		ok, _ := d.acquire(ctx, 0, false)
-		require.True(t, ok)
-		ok, _ = d.acquire(ctx, 100*time.Millisecond, true)
+		d := taken(t)
+		ok, _ := d.acquire(ctx, 100*time.Millisecond, true)
 		require.False(t, ok, "nothing finished within the wait")
 	})
 
 	t.Run("ContextEndsTheWait", func(t *testing.T) {
 		t.Parallel()
-		d := newDestinationSlots(1, 1)
-		ok, _ := d.acquire(ctx, 0, false)
-		require.True(t, ok)
+		d := taken(t)
 		finishing(d, 5*time.Second)
 		waitCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
-		ok, _ = d.acquire(waitCtx, 100*time.Millisecond, true)
+		ok, _ := d.acquire(waitCtx, 100*time.Millisecond, true)
 		require.False(t, ok)
 	})
 }
@@ -282,9 +280,9 @@ func TestDestinationSlotsLimit(t *testing.T) {
 		require.LessOrEqual(t, peak.Load(), int64(maxLimit))
 
 		d.mu.Lock()
-		limit, held, waiters := d.limit, d.inFlight, d.waiters.Len()
+		limit, stillInFlight, waiters := d.limit, d.inFlight, d.waiters.Len()
 		d.mu.Unlock()
-		require.Zero(t, held)
+		require.Zero(t, stillInFlight)
 		require.Zero(t, waiters)
 		require.True(t, take(d, limit), "every slot below the limit is free")
 		require.False(t, take(d, 1))

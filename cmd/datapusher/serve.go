@@ -212,9 +212,9 @@ func serveHTTP(ctx context.Context, cfg *config, c components, logger *slog.Logg
 	go sweepCache(ctx, cache, cfg.CacheTTL)
 
 	// SQLite has one writer. On PostgreSQL a second committer builds its
-	// transaction while the first waits for its disk flush; more than two
+	// transaction while the first waits for its disk flush. More committers
 	// split the waiting events into smaller transactions, each with its own
-	// delivery job, and cost more than they overlap.
+	// delivery job, so they cost more than they overlap.
 	committers := 1
 	if c.store.Dialect() == sqlstore.DialectPostgres {
 		committers = 2
