@@ -395,3 +395,52 @@ func TestLimitHoldsAcrossBatches(t *testing.T) {
 		})
 	}
 }
+
+func TestLimitGrowsForFastDestination(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range testdb.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			const maxPerDestination = 30
+			f := setupWithConfig(t, dialect, delivery.Config{MaxPerDestination: maxPerDestination})
+			var mu sync.Mutex
+			inFlight, maxInFlight := 0, 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				inFlight++
+				maxInFlight = max(maxInFlight, inFlight)
+				mu.Unlock()
+				time.Sleep(20 * time.Millisecond)
+				mu.Lock()
+				inFlight--
+				mu.Unlock()
+			}))
+			t.Cleanup(srv.Close)
+			f.destination(t, "POST", srv.URL, nil)
+
+			var all []*datapusher.DeliveryLog
+			for range 6 {
+				logs := insertLogs(t, f.store, f.account.AccountID, 100)
+				require.NoError(t, f.store.WithTx(ctx, func(tx *sql.Tx) error { return f.queue.Enqueue(ctx, tx, logs) }))
+				all = append(all, logs...)
+			}
+			require.Eventually(t, func() bool {
+				for _, log := range all {
+					got, err := f.store.Log(ctx, log.ID)
+					require.NoError(t, err)
+					if got.Status != datapusher.StatusSuccess {
+						return false
+					}
+				}
+				return true
+			}, 60*time.Second, 100*time.Millisecond)
+
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("max in flight %d", maxInFlight)
+			require.Greater(t, maxInFlight, 10, "successes while deliveries waited raised the initial limit")
+			require.LessOrEqual(t, maxInFlight, maxPerDestination)
+		})
+	}
+}
