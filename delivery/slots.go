@@ -121,8 +121,8 @@ func busySinceOr(busySince, fallback time.Time) time.Time {
 
 // release adapts the limit to res and frees the slot of its request. A zero
 // Result, from a delivery that stopped before its request, and a request
-// canceled at shutdown leave the limit unchanged. A success adds toward a new slot only when
-// mayGrow is true.
+// canceled at shutdown leave the limit unchanged. A success counts toward a
+// new slot only when mayGrow is true.
 func (d *destinationSlots) release(res sender.Result, mayGrow bool) {
 	d.mu.Lock()
 	switch {
