@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -348,48 +349,16 @@ func TestLimitHoldsAcrossBatches(t *testing.T) {
 	for _, dialect := range testdb.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
 			f := setupWithConfig(t, dialect, delivery.Config{
 				MaxPerDestination: 3, BusyWait: 30 * time.Millisecond, BusyDelay: 20 * time.Millisecond,
 				MaxBusyDelay: 100 * time.Millisecond, Schedule: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond},
 			})
-			var mu sync.Mutex
-			inFlight, maxInFlight, calls := 0, 0, 0
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				inFlight++
-				calls++
-				maxInFlight = max(maxInFlight, inFlight)
-				fail := calls%3 == 0
-				mu.Unlock()
-				time.Sleep(20 * time.Millisecond)
-				mu.Lock()
-				inFlight--
-				mu.Unlock()
-				if fail {
-					w.WriteHeader(http.StatusInternalServerError)
-				}
-			}))
-			t.Cleanup(srv.Close)
-			f.destination(t, "POST", srv.URL, nil)
-			var all []*datapusher.DeliveryLog
-			for range 6 {
-				logs := insertLogs(t, f.store, f.account.AccountID, 20)
-				require.NoError(t, f.store.WithTx(ctx, func(tx *sql.Tx) error { return f.queue.Enqueue(ctx, tx, logs) }))
-				all = append(all, logs...)
-			}
-			require.Eventually(t, func() bool {
-				for _, log := range all {
-					got, err := f.store.Log(ctx, log.ID)
-					require.NoError(t, err)
-					if got.Status != datapusher.StatusSuccess && got.Status != datapusher.StatusFailed {
-						return false
-					}
-				}
-				return true
-			}, 60*time.Second, 100*time.Millisecond)
-			mu.Lock()
-			defer mu.Unlock()
+			receiver := newConcurrencyReceiver(t, 20*time.Millisecond, func(call int) bool { return call%3 == 0 })
+			f.destination(t, "POST", receiver.URL, nil)
+			all := enqueueBatches(t, f, 6, 20)
+			waitLogs(t, f.store, all, datapusher.StatusSuccess, datapusher.StatusFailed)
+
+			calls, maxInFlight := receiver.stats()
 			t.Logf("calls %d, max in flight %d", calls, maxInFlight)
 			require.LessOrEqual(t, maxInFlight, 3)
 		})
@@ -401,46 +370,89 @@ func TestLimitGrowsForFastDestination(t *testing.T) {
 	for _, dialect := range testdb.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
 			const maxPerDestination = 30
 			f := setupWithConfig(t, dialect, delivery.Config{MaxPerDestination: maxPerDestination})
-			var mu sync.Mutex
-			inFlight, maxInFlight := 0, 0
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				inFlight++
-				maxInFlight = max(maxInFlight, inFlight)
-				mu.Unlock()
-				time.Sleep(20 * time.Millisecond)
-				mu.Lock()
-				inFlight--
-				mu.Unlock()
-			}))
-			t.Cleanup(srv.Close)
-			f.destination(t, "POST", srv.URL, nil)
+			receiver := newConcurrencyReceiver(t, 20*time.Millisecond, nil)
+			f.destination(t, "POST", receiver.URL, nil)
+			all := enqueueBatches(t, f, 6, 100)
+			waitLogs(t, f.store, all, datapusher.StatusSuccess)
 
-			var all []*datapusher.DeliveryLog
-			for range 6 {
-				logs := insertLogs(t, f.store, f.account.AccountID, 100)
-				require.NoError(t, f.store.WithTx(ctx, func(tx *sql.Tx) error { return f.queue.Enqueue(ctx, tx, logs) }))
-				all = append(all, logs...)
-			}
-			require.Eventually(t, func() bool {
-				for _, log := range all {
-					got, err := f.store.Log(ctx, log.ID)
-					require.NoError(t, err)
-					if got.Status != datapusher.StatusSuccess {
-						return false
-					}
-				}
-				return true
-			}, 60*time.Second, 100*time.Millisecond)
-
-			mu.Lock()
-			defer mu.Unlock()
+			_, maxInFlight := receiver.stats()
 			t.Logf("max in flight %d", maxInFlight)
 			require.Greater(t, maxInFlight, 10, "successes while deliveries waited raised the initial limit")
 			require.LessOrEqual(t, maxInFlight, maxPerDestination)
 		})
 	}
+}
+
+// concurrencyReceiver is a destination that responds after a delay and
+// records the most requests it had in flight at once.
+type concurrencyReceiver struct {
+	*httptest.Server
+
+	mu                           sync.Mutex
+	calls, inFlight, maxInFlight int
+}
+
+// newConcurrencyReceiver starts a receiver that responds after delay, with
+// 500 to the calls (counted from 1) for which fail reports true.
+func newConcurrencyReceiver(t *testing.T, delay time.Duration, fail func(call int) bool) *concurrencyReceiver {
+	t.Helper()
+	r := &concurrencyReceiver{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		r.mu.Lock()
+		r.calls++
+		r.inFlight++
+		r.maxInFlight = max(r.maxInFlight, r.inFlight)
+		failed := fail != nil && fail(r.calls)
+		r.mu.Unlock()
+
+		time.Sleep(delay)
+
+		r.mu.Lock()
+		r.inFlight--
+		r.mu.Unlock()
+		if failed {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// stats returns the number of requests so far and the most in flight at
+// once.
+func (r *concurrencyReceiver) stats() (calls, maxInFlight int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls, r.maxInFlight
+}
+
+// enqueueBatches stores batches groups of size logs for the fixture's
+// account and queues each group in a transaction of its own.
+func enqueueBatches(t *testing.T, f *fixture, batches, size int) []*datapusher.DeliveryLog {
+	t.Helper()
+	ctx := context.Background()
+	var all []*datapusher.DeliveryLog
+	for range batches {
+		logs := insertLogs(t, f.store, f.account.AccountID, size)
+		require.NoError(t, f.store.WithTx(ctx, func(tx *sql.Tx) error { return f.queue.Enqueue(ctx, tx, logs) }))
+		all = append(all, logs...)
+	}
+	return all
+}
+
+// waitLogs waits until every log in logs has one of statuses.
+func waitLogs(t *testing.T, store *sqlstore.Store, logs []*datapusher.DeliveryLog, statuses ...string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for _, log := range logs {
+			got, err := store.Log(context.Background(), log.ID)
+			require.NoError(t, err)
+			if !slices.Contains(statuses, got.Status) {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 100*time.Millisecond)
 }

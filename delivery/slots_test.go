@@ -16,8 +16,8 @@ func TestDestinationSlots(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 
-	// taken returns slots with a limit of 1 whose one slot is in use.
-	taken := func(t *testing.T) *destinationSlots {
+	// fullSlots returns slots with a limit of 1 whose one slot is in use.
+	fullSlots := func(t *testing.T) *destinationSlots {
 		d := newDestinationSlots(1, 1)
 		ok, _ := d.acquire(ctx, 0, false)
 		require.True(t, ok)
@@ -26,7 +26,7 @@ func TestDestinationSlots(t *testing.T) {
 
 	t.Run("BusyTimeResetsOnFreeSlot", func(t *testing.T) {
 		t.Parallel()
-		d := taken(t)
+		d := fullSlots(t)
 
 		firstRefusal := time.Now()
 		ok, busyFor := d.acquire(ctx, 0, false)
@@ -64,7 +64,7 @@ func TestDestinationSlots(t *testing.T) {
 
 	t.Run("BatchWaitsWhileRequestsFinish", func(t *testing.T) {
 		t.Parallel()
-		d := taken(t)
+		d := fullSlots(t)
 		finishing(d, 600*time.Millisecond)
 		ok, _ := d.acquire(ctx, 200*time.Millisecond, true)
 		require.True(t, ok, "requests kept finishing, so the wait went on past 200 ms")
@@ -72,7 +72,7 @@ func TestDestinationSlots(t *testing.T) {
 
 	t.Run("SingleWaitEndsOnTime", func(t *testing.T) {
 		t.Parallel()
-		d := taken(t)
+		d := fullSlots(t)
 		finishing(d, 2*time.Second)
 		ok, busyFor := d.acquire(ctx, 100*time.Millisecond, false)
 		require.False(t, ok)
@@ -81,14 +81,14 @@ func TestDestinationSlots(t *testing.T) {
 
 	t.Run("BatchLeavesStuckDestination", func(t *testing.T) {
 		t.Parallel()
-		d := taken(t)
+		d := fullSlots(t)
 		ok, _ := d.acquire(ctx, 100*time.Millisecond, true)
 		require.False(t, ok, "nothing finished within the wait")
 	})
 
 	t.Run("ContextEndsTheWait", func(t *testing.T) {
 		t.Parallel()
-		d := taken(t)
+		d := fullSlots(t)
 		finishing(d, 5*time.Second)
 		waitCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()

@@ -577,19 +577,7 @@ func TestBatch(t *testing.T) {
 					MaxPerDestination: 1, BusyWait: 20 * time.Millisecond,
 					BusyDelay: 20 * time.Millisecond, MaxBusyDelay: 200 * time.Millisecond,
 				})
-				var mu sync.Mutex
-				var inFlight, maxInFlight int
-				slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					mu.Lock()
-					inFlight++
-					maxInFlight = max(maxInFlight, inFlight)
-					mu.Unlock()
-					time.Sleep(100 * time.Millisecond)
-					mu.Lock()
-					inFlight--
-					mu.Unlock()
-				}))
-				t.Cleanup(slow.Close)
+				slow := newConcurrencyReceiver(t, 100*time.Millisecond, nil)
 				d := f.destination(t, "POST", slow.URL, nil)
 
 				// Each event is a batch job of its own; the jobs run at once
@@ -609,8 +597,7 @@ func TestBatch(t *testing.T) {
 					}
 				}
 				require.Positive(t, moved, "deliveries that found the destination busy moved to jobs of their own")
-				mu.Lock()
-				defer mu.Unlock()
+				_, maxInFlight := slow.stats()
 				require.Equal(t, 1, maxInFlight, "never more requests at once than the destination's limit")
 			})
 		})
