@@ -453,9 +453,8 @@ func (s *Store) DeliveryTasks(ctx context.Context, logIDs []string) ([]*Delivery
 	if len(valid) == 0 {
 		return nil, nil
 	}
-	var w where
-	rows, err := s.db.QueryContext(ctx, `SELECT `+logColumns+`, `+destinationColumnsOf("d")+logFrom+`
-		JOIN destinations d ON d.id = l.destination_id WHERE l.id IN `+w.inList(valid), w.args...)
+	query, args := deliveryTasksQuery(valid)
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, mapError(fmt.Errorf("select delivery tasks: %w", err))
 	}
@@ -481,6 +480,14 @@ func (s *Store) DeliveryTasks(ctx context.Context, logIDs []string) ([]*Delivery
 		tasks = append(tasks, &DeliveryTask{Log: log, Destination: destination})
 	}
 	return tasks, mapError(rows.Err())
+}
+
+// deliveryTasksQuery returns the SQL and arguments that read the delivery
+// tasks of logIDs, which are all valid ids.
+func deliveryTasksQuery(logIDs []string) (string, []any) {
+	var w where
+	return `SELECT ` + logColumns + `, ` + destinationColumnsOf("d") + logFrom + `
+		JOIN destinations d ON d.id = l.destination_id WHERE l.id IN ` + w.inList(logIDs), w.args
 }
 
 // AttemptOutcome is the result of one delivery attempt and the log status

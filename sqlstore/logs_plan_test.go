@@ -137,3 +137,38 @@ func BenchmarkLogsQuery1M(b *testing.B) {
 		}
 	}
 }
+
+// TestDeliveryTasksProbeKeys checks that reading one delivery batch looks its
+// logs and events up by key in tables of a young installation, instead of
+// reading every row.
+func TestDeliveryTasksProbeKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := testdb.Open(t, sqlstore.DialectPostgres)
+	owner := createUser(t, store, "tasks-plan@example.com")
+	account := createAccount(t, store, owner, "Tasks plan")
+	destinations := []*datapusher.Destination{
+		createDestination(t, store, account, "POST"), createDestination(t, store, account, "POST"),
+	}
+	fillLogs(t, store, account, destinations, 20_000)
+
+	rows, err := store.DB().QueryContext(ctx, `SELECT id FROM delivery_logs ORDER BY received_at DESC LIMIT 128`)
+	require.NoError(t, err)
+	var ids []string
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		ids = append(ids, id)
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, ids, 128)
+
+	query, args := sqlstore.DeliveryTasksQuery(ids)
+	plan := explain(t, store, query, args)
+	require.NotContains(t, plan, "Seq Scan on delivery_logs", plan)
+	require.NotContains(t, plan, "Seq Scan on events", plan)
+
+	tasks, err := store.DeliveryTasks(ctx, ids)
+	require.NoError(t, err)
+	require.Len(t, tasks, 128)
+}
