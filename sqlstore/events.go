@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/base64"
@@ -440,9 +441,10 @@ func (s *Store) DeliveryTask(ctx context.Context, logID string) (*DeliveryTask, 
 	return tasks[0], nil
 }
 
-// DeliveryTasks returns the tasks of many logs in one query, in no
-// particular order. Logs that no longer exist, such as those of a deleted
-// destination, are left out.
+// DeliveryTasks returns the tasks of many logs in one query, in the order
+// of logIDs, so that a batch starts its deliveries in the order the events
+// came. Logs that no longer exist, such as those of a deleted destination,
+// are left out.
 func (s *Store) DeliveryTasks(ctx context.Context, logIDs []string) ([]*DeliveryTask, error) {
 	valid := make([]string, 0, len(logIDs))
 	for _, id := range logIDs {
@@ -479,7 +481,19 @@ func (s *Store) DeliveryTasks(ctx context.Context, logIDs []string) ([]*Delivery
 		}
 		tasks = append(tasks, &DeliveryTask{Log: log, Destination: destination})
 	}
-	return tasks, mapError(rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, mapError(fmt.Errorf("select delivery tasks: %w", err))
+	}
+
+	// The rows come in the order of the plan that PostgreSQL picked.
+	position := make(map[string]int, len(valid))
+	for i, id := range slices.Backward(valid) {
+		position[id] = i
+	}
+	slices.SortFunc(tasks, func(a, b *DeliveryTask) int {
+		return cmp.Compare(position[a.Log.ID], position[b.Log.ID])
+	})
+	return tasks, nil
 }
 
 // deliveryTasksQuery returns the SQL and arguments that read the delivery
