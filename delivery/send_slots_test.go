@@ -53,12 +53,17 @@ func TestSendReleasesEverySlot(t *testing.T) {
 	}
 	idle := func(t *testing.T, dest string) {
 		t.Helper()
-		d := w.destinationSlots(dest)
+		d := w.holdSlots(dest)
+		defer w.dropSlots(d)
 		d.mu.Lock()
 		inFlight, waiters := d.inFlight, d.waiters.Len()
 		d.mu.Unlock()
 		require.Zero(t, inFlight, "slots in flight")
 		require.Zero(t, waiters, "waiters")
+		w.mu.Lock()
+		holders := d.holders
+		w.mu.Unlock()
+		require.Equal(t, 1, holders, "holds besides this check")
 	}
 	bg := context.Background()
 
@@ -70,7 +75,7 @@ func TestSendReleasesEverySlot(t *testing.T) {
 		idle(t, "a")
 	})
 	t.Run("DestinationBusy", func(t *testing.T) {
-		d := w.destinationSlots("b")
+		d := w.holdSlots("b")
 		first, _ := d.acquire(bg, 0, false)
 		require.True(t, first)
 		second, _ := d.acquire(bg, 0, false)
@@ -80,6 +85,7 @@ func TestSendReleasesEverySlot(t *testing.T) {
 		require.Positive(t, wait)
 		d.release(sender.Result{}, true)
 		d.release(sender.Result{}, true)
+		w.dropSlots(d)
 		idle(t, "b")
 	})
 	t.Run("ProcessSlotTaken", func(t *testing.T) {
@@ -133,4 +139,39 @@ func TestSendReleasesEverySlot(t *testing.T) {
 		require.Equal(t, sender.ClassCanceled, res.Class)
 		idle(t, "h")
 	})
+}
+
+func TestSweepForgetsIdleSlots(t *testing.T) {
+	w := &Worker{cfg: Config{MaxPerDestination: 50}, slots: map[string]*destinationSlots{}}
+	idle := w.holdSlots("idle")
+	idle.mu.Lock()
+	idle.limit = 30
+	idle.mu.Unlock()
+	w.dropSlots(idle)
+	held := w.holdSlots("held")
+	defer w.dropSlots(held)
+	recent := w.holdSlots("recent")
+	w.dropSlots(recent)
+
+	// Age the first two past the idle time, and let the next hold sweep.
+	w.mu.Lock()
+	idle.lastUsed = idle.lastUsed.Add(-slotsIdleTime)
+	held.lastUsed = held.lastUsed.Add(-slotsIdleTime)
+	w.lastSlotsSweep = w.lastSlotsSweep.Add(-slotsSweepInterval)
+	w.mu.Unlock()
+	other := w.holdSlots("other")
+	w.dropSlots(other)
+
+	w.mu.Lock()
+	_, idleKept := w.slots["idle"]
+	heldKept, recentKept := w.slots["held"], w.slots["recent"]
+	w.mu.Unlock()
+	require.False(t, idleKept, "idle slots kept")
+	require.Same(t, held, heldKept, "held slots")
+	require.Same(t, recent, recentKept, "recently used slots")
+
+	again := w.holdSlots("idle")
+	defer w.dropSlots(again)
+	require.NotSame(t, idle, again)
+	require.Equal(t, initialPerDestination, again.Limit())
 }

@@ -40,6 +40,12 @@ type destinationSlots struct {
 	// busySince is when the slots were last found all taken, after a
 	// request had found one free. It is zero while requests find one free.
 	busySince time.Time
+
+	// holders counts the requests between Worker.holdSlots and dropSlots,
+	// and lastUsed is when one last started or ended. The Worker's mutex
+	// guards both.
+	holders  int
+	lastUsed time.Time
 }
 
 // newDestinationSlots returns slots whose limit starts at initial and grows

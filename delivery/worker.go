@@ -111,8 +111,9 @@ type Worker struct {
 	// insertJobs queues jobs in a transaction; the queue sets it.
 	insertJobs func(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) error
 
-	mu    sync.Mutex
-	slots map[string]*destinationSlots
+	mu             sync.Mutex
+	slots          map[string]*destinationSlots
+	lastSlotsSweep time.Time
 }
 
 // attemptRecord is one attempt waiting to be written, or, when outcome is
@@ -422,7 +423,8 @@ func (w *Worker) send(ctx context.Context, task *sqlstore.DeliveryTask,
 		waitCtx, cancel = context.WithDeadline(ctx, deadline.Add(-w.cfg.RequestTimeout))
 		defer cancel()
 	}
-	slots := w.destinationSlots(destination.ID)
+	slots := w.holdSlots(destination.ID)
+	defer w.dropSlots(slots)
 	if ok, busyFor := slots.acquire(waitCtx, wait, untilStuck); !ok {
 		if batch != nil {
 			batch.busy.Store(true)
@@ -593,19 +595,52 @@ func (w *Worker) acquireSending(ctx context.Context) (acquired, waited bool) {
 	}
 }
 
-// destinationSlots returns the request slots of a destination.
-//
-// NOTE: slots are kept for every destination this process has delivered
-// to, one small struct each, until the process stops.
-func (w *Worker) destinationSlots(destinationID string) *destinationSlots {
+// Idle destinations' slots are dropped, so that a process that delivers to
+// many destinations over time keeps slots only for the recent ones. A
+// destination whose slots were dropped starts again at the initial limit.
+const (
+	slotsIdleTime      = 10 * time.Minute
+	slotsSweepInterval = time.Minute
+)
+
+// holdSlots returns the request slots of a destination and keeps them until
+// the caller calls dropSlots, so that two requests to one destination never
+// count on different slots.
+func (w *Worker) holdSlots(destinationID string) *destinationSlots {
+	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if now.Sub(w.lastSlotsSweep) >= slotsSweepInterval {
+		w.sweepSlots(now)
+	}
 	slots, ok := w.slots[destinationID]
 	if !ok {
 		slots = newDestinationSlots(min(initialPerDestination, w.cfg.MaxPerDestination), w.cfg.MaxPerDestination)
 		w.slots[destinationID] = slots
 	}
+	slots.holders++
+	slots.lastUsed = now
 	return slots
+}
+
+// dropSlots ends a hold that holdSlots started.
+func (w *Worker) dropSlots(slots *destinationSlots) {
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	slots.holders--
+	slots.lastUsed = now
+}
+
+// sweepSlots forgets the slots that nobody holds and nobody used for
+// slotsIdleTime. The caller holds w.mu.
+func (w *Worker) sweepSlots(now time.Time) {
+	w.lastSlotsSweep = now
+	for id, slots := range w.slots {
+		if slots.holders == 0 && now.Sub(slots.lastUsed) >= slotsIdleTime {
+			delete(w.slots, id)
+		}
+	}
 }
 
 // storableText returns b as text that both databases accept: valid UTF-8
