@@ -124,12 +124,19 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 // setPlannerCosts lowers random_page_cost to 1.1 for the session, unless
 // the server, database, role or connection URL sets it. PostgreSQL's default
 // of 4 prices a key lookup as a disk seek. With it, the planner reads every
-// row of a young table of delivery logs or events to find the hundred that
+// row of a young table of delivery logs or events to find the up to 256 that
 // a delivery batch names. Data Pusher's hot rows are in memory or on SSD.
+//
+// An error that the server reports, such as no permission to read
+// pg_settings, leaves the server's planner settings in place rather than
+// refusing the connection.
 func setPlannerCosts(ctx context.Context, conn *pgx.Conn) error {
 	_, err := conn.Exec(ctx, `SELECT set_config('random_page_cost', '1.1', false)
 		WHERE (SELECT source FROM pg_settings WHERE name = 'random_page_cost') = 'default'`)
-	if err != nil {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("set planner costs: %w", err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/datapusher/datapusher"
@@ -38,8 +39,8 @@ func TestDeliveryTasksKeepRequestedOrder(t *testing.T) {
 			slices.Sort(sorted)
 			for name, want := range map[string][]string{"Reversed": reversed, "ByID": sorted} {
 				t.Run(name, func(t *testing.T) {
-					// A duplicate and an id of no log are left out.
-					request := append(slices.Clone(want), want[3], "not-a-log")
+					// A duplicate, an id of no log and an invalid id are left out.
+					request := append(slices.Clone(want), want[3], uuid.NewString(), "not-a-log")
 					tasks, err := store.DeliveryTasks(context.Background(), request)
 					require.NoError(t, err)
 					got := make([]string, 0, len(tasks))
