@@ -148,15 +148,15 @@ func TestSweepForgetsIdleSlots(t *testing.T) {
 	idle.limit = 30
 	idle.mu.Unlock()
 	w.dropSlots(idle)
-	held := w.holdSlots("held")
-	defer w.dropSlots(held)
+	inUse := w.holdSlots("in-use")
+	defer w.dropSlots(inUse)
 	recent := w.holdSlots("recent")
 	w.dropSlots(recent)
 
 	// Age the first two past the idle time, and let the next hold sweep.
 	w.mu.Lock()
 	idle.lastUsed = idle.lastUsed.Add(-slotsIdleTime)
-	held.lastUsed = held.lastUsed.Add(-slotsIdleTime)
+	inUse.lastUsed = inUse.lastUsed.Add(-slotsIdleTime)
 	w.lastSlotsSweep = w.lastSlotsSweep.Add(-slotsSweepInterval)
 	w.mu.Unlock()
 	other := w.holdSlots("other")
@@ -164,10 +164,10 @@ func TestSweepForgetsIdleSlots(t *testing.T) {
 
 	w.mu.Lock()
 	_, idleKept := w.slots["idle"]
-	heldKept, recentKept := w.slots["held"], w.slots["recent"]
+	inUseKept, recentKept := w.slots["in-use"], w.slots["recent"]
 	w.mu.Unlock()
 	require.False(t, idleKept, "idle slots kept")
-	require.Same(t, held, heldKept, "held slots")
+	require.Same(t, inUse, inUseKept, "slots in use")
 	require.Same(t, recent, recentKept, "recently used slots")
 
 	again := w.holdSlots("idle")

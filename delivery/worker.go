@@ -632,8 +632,8 @@ func (w *Worker) dropSlots(slots *destinationSlots) {
 	slots.lastUsed = now
 }
 
-// sweepSlots forgets the slots that nobody holds and nobody used for
-// slotsIdleTime. The caller holds w.mu.
+// sweepSlots deletes the slots that no request holds and that went unused
+// for slotsIdleTime. The caller holds w.mu.
 func (w *Worker) sweepSlots(now time.Time) {
 	w.lastSlotsSweep = now
 	for id, slots := range w.slots {

@@ -3,7 +3,6 @@ package sqlstore_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -146,12 +145,7 @@ func BenchmarkLogsQuery1M(b *testing.B) {
 func TestDeliveryTasksProbeKeys(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	u, err := url.Parse(testdb.DSN(t, sqlstore.DialectPostgres))
-	require.NoError(t, err)
-	params := u.Query()
-	params.Set("random_page_cost", "1.1")
-	u.RawQuery = params.Encode()
-	store, err := sqlstore.Open(ctx, u.String())
+	store, err := sqlstore.Open(ctx, withRandomPageCost(t, testdb.DSN(t, sqlstore.DialectPostgres), "1.1"))
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	_, err = store.Migrate(ctx)

@@ -12,7 +12,7 @@ import (
 	"github.com/datapusher/datapusher/sqlstore"
 )
 
-// showRandomPageCost returns random_page_cost as a session of db sees it.
+// showRandomPageCost returns the random_page_cost of a session of db.
 func showRandomPageCost(t *testing.T, db *sql.DB) string {
 	t.Helper()
 	var value string
@@ -44,13 +44,20 @@ func TestSessionsLowerRandomPageCostUnlessConfigured(t *testing.T) {
 	require.Equal(t, want, showRandomPageCost(t, store.DB()), "random_page_cost set by %s", source)
 
 	// A value in the URL wins.
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	query := u.Query()
-	query.Set("random_page_cost", "2.5")
-	u.RawQuery = query.Encode()
-	configured, err := sqlstore.Open(ctx, u.String())
+	configured, err := sqlstore.Open(ctx, withRandomPageCost(t, dsn, "2.5"))
 	require.NoError(t, err)
 	t.Cleanup(func() { configured.Close() })
 	require.Equal(t, "2.5", showRandomPageCost(t, configured.DB()))
+}
+
+// withRandomPageCost returns the PostgreSQL URL dsn with random_page_cost
+// set to value.
+func withRandomPageCost(t *testing.T, dsn, value string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	params := u.Query()
+	params.Set("random_page_cost", value)
+	u.RawQuery = params.Encode()
+	return u.String()
 }
