@@ -485,7 +485,7 @@ func (s *Store) DeliveryTasks(ctx context.Context, logIDs []string) ([]*Delivery
 		return nil, mapError(fmt.Errorf("select delivery tasks: %w", err))
 	}
 
-	// The rows come in the order of the plan that PostgreSQL picked.
+	// The database returns the rows in the order of its query plan.
 	position := make(map[string]int, len(valid))
 	for i, id := range slices.Backward(valid) {
 		position[id] = i
