@@ -89,7 +89,7 @@ func parseConfig(name string, args []string, stderr io.Writer) (*config, error) 
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", envString("DATAPUSHER_ADDR", "127.0.0.1:8000"),
-		"host:port to listen on (DATAPUSHER_ADDR)")
+		"host:port to listen on; a worker serves only /healthz, /readyz and /metrics there (DATAPUSHER_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", envString("DATAPUSHER_DATA_DIR", "data"),
 		"folder for the SQLite database and the generated secret key (DATAPUSHER_DATA_DIR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", envString("DATABASE_URL", ""),

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 )
 
+// runMigrate applies the migrations that have not run yet and says which.
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig("migrate", args, stderr)
 	if err != nil {
@@ -15,12 +17,20 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg.Migrate = true
+	cfg.Migrate = false
 	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	fmt.Fprintln(stdout, "database is up to date")
+	applied, err := store.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+	} else {
+		fmt.Fprintf(stdout, "applied %d migrations: %s\n", len(applied), strings.Join(applied, ", "))
+	}
 	return nil
 }

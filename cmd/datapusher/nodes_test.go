@@ -1,7 +1,9 @@
 package main
 
 import (
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,4 +81,55 @@ func TestTwoNodes(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.NotEqual(t, account.AppSecretToken, rotated.AppSecretToken)
 	require.Eventually(t, func() bool { return send(nodeB) == http.StatusUnauthorized }, 10*time.Second, 400*time.Millisecond)
+}
+
+// TestWorkerServesHealthAndMetrics runs an API process beside a worker
+// process and checks that the worker, which delivers, can be probed and
+// scraped on its own address.
+func TestWorkerServesHealthAndMetrics(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"DATAPUSHER_DATA_DIR":                     t.TempDir(),
+		"DATAPUSHER_ALLOWED_DESTINATION_NETWORKS": "127.0.0.0/8",
+		"DATABASE_URL":                            testdb.DSN(t, "postgres"),
+		"DATAPUSHER_SECRET_KEY":                   "api-and-worker-share-this-key-0123456789",
+	}
+	api := startCommand(t, "api", env)
+	worker := startCommand(t, "worker", env)
+
+	receiver := newRecorder(t, http.StatusOK)
+	access := api.signIn("worker-metrics@example.com")
+	account := api.createAccount(access, "Worker Metrics")
+	api.createDestination(access, account.AccountID, "POST", receiver.URL+"/hook")
+	status := api.call("POST", "/server/incoming_data", "", map[string]string{
+		"CL-X-TOKEN": account.AppSecretToken, "CL-X-EVENT-ID": "scraped-1",
+	}, map[string]string{"hello": "worker"}, nil)
+	require.Equal(t, http.StatusAccepted, status)
+	require.Eventually(t, func() bool { return receiver.count() == 1 }, 20*time.Second, 50*time.Millisecond)
+
+	var ready struct {
+		Status string `json:"status"`
+	}
+	require.Equal(t, http.StatusOK, worker.call("GET", "/readyz", "", nil, nil, &ready))
+	require.Equal(t, "ok", ready.Status)
+
+	scrape := func(p *process) string {
+		resp, err := http.Get(p.baseURL + "/metrics")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(body)
+	}
+	// The attempt is counted after the request returns, a moment after the
+	// receiver saw it.
+	require.Eventually(t, func() bool {
+		return strings.Contains(scrape(worker), "datapusher_deliveries_total{")
+	}, 10*time.Second, 50*time.Millisecond)
+	require.Contains(t, scrape(worker), "datapusher_queue_depth")
+	require.NotContains(t, scrape(api), "datapusher_deliveries_total{")
+
+	// The worker serves nothing of the API.
+	require.Equal(t, http.StatusNotFound, worker.call("POST", "/server/incoming_data", "", nil, nil, nil))
 }

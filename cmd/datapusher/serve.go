@@ -117,7 +117,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, mode server
 			store: store, queue: queue, redis: redisClient, metrics: m, networks: networks,
 		}, logger)
 	} else {
-		<-ctx.Done()
+		serveErr = serveWorkerHTTP(ctx, cfg, store, m, logger)
 	}
 
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
@@ -255,12 +255,29 @@ func serveHTTP(ctx context.Context, cfg *config, c components, logger *slog.Logg
 		RiverUIHandler:         dashboard,
 	}, c.store, events, logger)
 
+	return listenAndServe(ctx, cfg, api.Handler(), logger)
+}
+
+// serveWorkerHTTP serves a worker's health checks and metrics on cfg.Addr
+// until ctx ends, so that a worker process can be probed and scraped like
+// an API process.
+func serveWorkerHTTP(ctx context.Context, cfg *config, store *sqlstore.Store, m *metrics.Metrics, logger *slog.Logger) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", health.Live())
+	mux.Handle("GET /readyz", health.Ready(logger, 2*time.Second, health.Database(store), health.Migrations(store)))
+	mux.Handle("GET /metrics", m.Handler(cfg.MetricsToken))
+	return listenAndServe(ctx, cfg, mux, logger)
+}
+
+// listenAndServe serves handler on cfg.Addr until ctx ends, then shuts the
+// server down within cfg.ShutdownTimeout.
+func listenAndServe(ctx context.Context, cfg *config, handler http.Handler, logger *slog.Logger) error {
 	listener, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	server := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
