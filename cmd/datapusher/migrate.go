@@ -7,7 +7,8 @@ import (
 	"strings"
 )
 
-// runMigrate applies the migrations that have not run yet and says which.
+// runMigrate applies the migrations that have not run yet and prints their
+// names.
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig("migrate", args, stderr)
 	if err != nil {

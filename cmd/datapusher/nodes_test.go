@@ -130,6 +130,6 @@ func TestWorkerServesHealthAndMetrics(t *testing.T) {
 	require.Contains(t, scrape(worker), "datapusher_queue_depth")
 	require.NotContains(t, scrape(api), "datapusher_deliveries_total{")
 
-	// The worker serves nothing of the API.
+	// The worker does not serve the API.
 	require.Equal(t, http.StatusNotFound, worker.call("POST", "/server/incoming_data", "", nil, nil, nil))
 }
