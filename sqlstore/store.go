@@ -131,8 +131,8 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 // pg_settings, leaves the server's planner settings in place rather than
 // refusing the connection.
 func setPlannerCosts(ctx context.Context, conn *pgx.Conn) error {
-	_, err := conn.Exec(ctx, `SELECT set_config('random_page_cost', '1.1', false)
-		WHERE (SELECT source FROM pg_settings WHERE name = 'random_page_cost') = 'default'`)
+	_, err := conn.Exec(ctx, `SELECT pg_catalog.set_config('random_page_cost', '1.1', false)
+		WHERE (SELECT source FROM pg_catalog.pg_settings WHERE name = 'random_page_cost') = 'default'`)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		return nil
