@@ -108,13 +108,19 @@ func (c *Cache) account(tokenHash string) (*datapusher.Account, bool) {
 	return entry.account, hit
 }
 
-func (c *Cache) storeAccount(tokenHash string, account *datapusher.Account, gen generation) {
+// storeAccount caches the account of a token until the TTL ends, or until
+// the token stops working when until is set and comes first.
+func (c *Cache) storeAccount(tokenHash string, account *datapusher.Account, gen generation, until *time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != (generation{epoch: c.epoch, count: c.invalidated}) {
 		return
 	}
-	c.accounts[tokenHash] = cachedAccount{account: account, expires: c.now().Add(c.ttl)}
+	expires := c.now().Add(c.ttl)
+	if until != nil && until.Before(expires) {
+		expires = *until
+	}
+	c.accounts[tokenHash] = cachedAccount{account: account, expires: expires}
 	c.tokenHashes[account.AccountID] = append(c.tokenHashes[account.AccountID], tokenHash)
 }
 

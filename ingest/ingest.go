@@ -128,13 +128,11 @@ func (s *Service) accountByToken(ctx context.Context, token string) (*datapusher
 		return account, nil
 	}
 	gen := s.opts.Cache.tokenGeneration()
-	account, err := s.store.AccountByTokenHash(ctx, hash)
+	account, until, err := s.store.AccountByTokenHashUntil(ctx, hash)
 	if err != nil {
 		return nil, err
 	}
-	// NOTE: a previous token cached during its grace period keeps working
-	// until its entry expires, up to the cache TTL after the grace period.
-	s.opts.Cache.storeAccount(hash, account, gen)
+	s.opts.Cache.storeAccount(hash, account, gen, until)
 	return account, nil
 }
 

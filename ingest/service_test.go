@@ -175,6 +175,24 @@ func TestSubmit(t *testing.T) {
 				require.NoError(t, err)
 			})
 
+			t.Run("PreviousTokenStopsAtGraceEnd", func(t *testing.T) {
+				t.Parallel()
+				f := setup(t, dialect)
+				cache := ingest.NewCache(time.Hour)
+				service := ingest.NewService(f.store, nil, ingest.Options{Cache: cache})
+				require.NoError(t, f.store.RotateAccountToken(ctx, f.account.AccountID, ingest.HashToken("token-new"),
+					time.Second, f.owner.ID))
+				cache.Invalidate(f.account.AccountID)
+				_, err := service.SubmitWithToken(ctx, "token-1", "in-grace", []byte(`{}`), "")
+				require.NoError(t, err, "the previous token works during its grace period")
+
+				// The cached entry ends with the grace period, not an hour later.
+				require.Eventually(t, func() bool {
+					_, err := service.SubmitWithToken(ctx, "token-1", "", []byte(`{}`), "")
+					return datapusher.ErrorCode(err) == datapusher.EUNAUTHORIZED
+				}, 10*time.Second, 50*time.Millisecond)
+			})
+
 			t.Run("RateLimitPerAccount", func(t *testing.T) {
 				t.Parallel()
 				f := setup(t, dialect)

@@ -18,13 +18,15 @@ var AccountOrderings = map[string]string{
 	"account_name": "account_name", "created_at": "created_at", "updated_at": "updated_at",
 }
 
-func scanAccount(row interface{ Scan(...any) error }) (*datapusher.Account, error) {
+// scanAccount reads the columns of accountColumns, then any extra columns
+// into extra.
+func scanAccount(row interface{ Scan(...any) error }, extra ...any) (*datapusher.Account, error) {
 	var a datapusher.Account
 	var email, website, createdBy, updatedBy sql.NullString
 	var rateLimit sql.NullInt64
 	var createdAt, updatedAt dbTime
-	err := row.Scan(&a.AccountID, &a.AccountName, &email, &website, &rateLimit,
-		&createdAt, &updatedAt, &createdBy, &updatedBy)
+	err := row.Scan(append([]any{&a.AccountID, &a.AccountName, &email, &website, &rateLimit,
+		&createdAt, &updatedAt, &createdBy, &updatedBy}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -195,17 +197,27 @@ func (s *Store) RotateAccountToken(ctx context.Context, id, newHash string, grac
 // AccountByTokenHash returns the account whose current token, or previous
 // token within its grace period, has that hash.
 func (s *Store) AccountByTokenHash(ctx context.Context, tokenHash string) (*datapusher.Account, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE token_hash = $1
+	a, _, err := s.AccountByTokenHashUntil(ctx, tokenHash)
+	return a, err
+}
+
+// AccountByTokenHashUntil is AccountByTokenHash that also returns when the
+// token stops working: the end of its grace period for a previous token,
+// nil for the current one.
+func (s *Store) AccountByTokenHashUntil(ctx context.Context, tokenHash string) (*datapusher.Account, *time.Time, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+accountColumns+`, NULL FROM accounts WHERE token_hash = $1
 		UNION ALL
-		SELECT `+accountColumns+` FROM accounts WHERE previous_token_hash = $1 AND previous_token_expires_at > $2
+		SELECT `+accountColumns+`, previous_token_expires_at FROM accounts
+		WHERE previous_token_hash = $1 AND previous_token_expires_at > $2
 		LIMIT 1`, tokenHash, s.timeArg(s.Now()))
-	a, err := scanAccount(row)
+	var until dbTime
+	a, err := scanAccount(row, &until)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, datapusher.Errorf(datapusher.EUNAUTHORIZED, "Unauthenticated")
+		return nil, nil, datapusher.Errorf(datapusher.EUNAUTHORIZED, "Unauthenticated")
 	} else if err != nil {
-		return nil, mapError(fmt.Errorf("select account by token: %w", err))
+		return nil, nil, mapError(fmt.Errorf("select account by token: %w", err))
 	}
-	return a, nil
+	return a, until.ptr(), nil
 }
 
 // AccountTokenHashes returns the account's current and previous token hashes, for tests
