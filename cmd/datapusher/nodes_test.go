@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -132,4 +136,22 @@ func TestWorkerServesHealthAndMetrics(t *testing.T) {
 
 	// The worker does not serve the API.
 	require.Equal(t, http.StatusNotFound, worker.call("POST", "/server/incoming_data", "", nil, nil, nil))
+}
+
+func TestWorkerStopsWhenAddressTaken(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { taken.Close() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binaryPath, "worker")
+	cmd.Env = append(os.Environ(), "DATAPUSHER_ADDR="+taken.Addr().String(), "DATAPUSHER_LOG_FORMAT=json",
+		"DATABASE_URL="+testdb.DSN(t, "postgres"), "DATAPUSHER_DATA_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "output: %s", out)
+	require.Contains(t, string(out), "address already in use")
+	require.NotContains(t, string(out), "delivery workers started", "started delivering without its address")
 }

@@ -104,6 +104,13 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, mode server
 	if err != nil {
 		return err
 	}
+	// Take the address before delivering, so that a process that cannot
+	// have it stops before it sends anything.
+	listener, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer listener.Close()
 	if mode.delivers() {
 		if err := queue.Start(ctx); err != nil {
 			return fmt.Errorf("start delivery workers: %w", err)
@@ -113,11 +120,11 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, mode server
 
 	var serveErr error
 	if mode.servesHTTP() {
-		serveErr = serveHTTP(ctx, cfg, components{
+		serveErr = serveHTTP(ctx, cfg, listener, components{
 			store: store, queue: queue, redis: redisClient, metrics: m, networks: networks,
 		}, logger)
 	} else {
-		serveErr = serveWorkerHTTP(ctx, cfg, store, m, logger)
+		serveErr = serveWorkerHTTP(ctx, cfg, listener, store, m, logger)
 	}
 
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
@@ -188,7 +195,7 @@ type components struct {
 	networks []netip.Prefix
 }
 
-func serveHTTP(ctx context.Context, cfg *config, c components, logger *slog.Logger) error {
+func serveHTTP(ctx context.Context, cfg *config, listener net.Listener, c components, logger *slog.Logger) error {
 	key, err := cfg.secretKey()
 	if err != nil {
 		return err
@@ -255,27 +262,24 @@ func serveHTTP(ctx context.Context, cfg *config, c components, logger *slog.Logg
 		RiverUIHandler:         dashboard,
 	}, c.store, events, logger)
 
-	return listenAndServe(ctx, cfg, api.Handler(), logger)
+	return serve(ctx, cfg, listener, api.Handler(), logger)
 }
 
-// serveWorkerHTTP serves a worker's health checks and metrics on cfg.Addr
+// serveWorkerHTTP serves a worker's health checks and metrics on listener
 // until ctx ends, so that a worker process can be probed and scraped like
 // an API process.
-func serveWorkerHTTP(ctx context.Context, cfg *config, store *sqlstore.Store, m *metrics.Metrics, logger *slog.Logger) error {
+func serveWorkerHTTP(ctx context.Context, cfg *config, listener net.Listener, store *sqlstore.Store,
+	m *metrics.Metrics, logger *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", health.Live())
 	mux.Handle("GET /readyz", health.Ready(logger, 2*time.Second, health.Database(store), health.Migrations(store)))
 	mux.Handle("GET /metrics", m.Handler(cfg.MetricsToken))
-	return listenAndServe(ctx, cfg, mux, logger)
+	return serve(ctx, cfg, listener, mux, logger)
 }
 
-// listenAndServe serves handler on cfg.Addr until ctx ends, then shuts the
-// server down within cfg.ShutdownTimeout.
-func listenAndServe(ctx context.Context, cfg *config, handler http.Handler, logger *slog.Logger) error {
-	listener, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
+// serve serves handler on listener until ctx ends, then shuts the server
+// down within cfg.ShutdownTimeout.
+func serve(ctx context.Context, cfg *config, listener net.Listener, handler http.Handler, logger *slog.Logger) error {
 	server := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
