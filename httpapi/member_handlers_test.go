@@ -138,6 +138,79 @@ func TestInvitation(t *testing.T) {
 			require.Equal(t, http.StatusCreated, resp.status, "once the password is set the user can be added")
 			require.NotContains(t, resp.object(t), "invitation_token")
 		})
+
+		// members lists the emails of the members of an account.
+		members := func(accountID string) []string {
+			resp := fx.do("GET", "/api/account-members/?account_id="+accountID, fx.admin, nil)
+			require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+			var emails []string
+			for _, m := range resp.object(t)["results"].([]any) {
+				emails = append(emails, m.(map[string]any)["email"].(string))
+			}
+			return emails
+		}
+		// The personas' access tokens are valid only at the real time.
+		realTime := func() { fx.store.Now = func() time.Time { return time.Now().UTC() } }
+		afterExpiry := func() {
+			fx.store.Now = func() time.Time { return time.Now().UTC().Add(DefaultInvitationTTL + time.Minute) }
+		}
+		defer realTime()
+
+		t.Run("ExpiredInvitationFreesEmailForInvite", func(t *testing.T) {
+			invite("lapsed@example.com")
+			other := fx.createAccount(fx.outsider, "Third")
+			afterExpiry()
+			access, _ := fx.signIn(t, "outsider@example.com")
+			resp := fx.do("POST", "/api/account-members/", &persona{access: access}, map[string]any{
+				"account_id": other.AccountID, "email": "lapsed@example.com", "role_id": 2,
+			})
+			realTime()
+			require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
+			require.NotEmpty(t, resp.object(t)["invitation_token"])
+			require.NotContains(t, members(fx.account.AccountID), "lapsed@example.com",
+				"the new invitation must not reach the expired one's membership")
+		})
+		t.Run("ExpiredInviteeByIDRejected", func(t *testing.T) {
+			resp := fx.do("POST", "/api/account-members/", fx.admin, map[string]any{
+				"account_id": fx.account.AccountID, "email": "by-id@example.com", "role_id": 2,
+			})
+			require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
+			userID := resp.object(t)["user_id"].(string)
+			other := fx.createAccount(fx.admin, "Fourth")
+			afterExpiry()
+			access, _ := fx.signIn(t, "admin@example.com")
+			resp = fx.do("POST", "/api/account-members/", &persona{access: access}, map[string]any{
+				"account_id": other.AccountID, "user_id": userID, "role_id": 2,
+			})
+			realTime()
+			require.Equal(t, http.StatusBadRequest, resp.status, "%s", resp.body)
+			require.Contains(t, string(resp.body), "invite them again by email")
+		})
+		t.Run("ExpiredInvitationFreesEmailForRegister", func(t *testing.T) {
+			token := invite("squatted@example.com")
+			afterExpiry()
+			registered := fx.do("POST", "/api/users/register/", nil, map[string]any{
+				"email": "squatted@example.com", "password": "my own password",
+			})
+			accepted := fx.do("POST", "/api/users/accept-invite/", nil, map[string]any{"token": token, "password": "taken over"})
+			realTime()
+			require.Equal(t, http.StatusCreated, registered.status, "%s", registered.body)
+			require.Equal(t, http.StatusBadRequest, accepted.status)
+			require.NotContains(t, members(fx.account.AccountID), "squatted@example.com")
+		})
+		t.Run("RegisterTakesEmailOfOpenInvitation", func(t *testing.T) {
+			token := invite("direct@example.com")
+			resp := fx.do("POST", "/api/users/register/", nil, map[string]any{
+				"email": "direct@example.com", "password": "my own password",
+			})
+			require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
+			require.NotContains(t, members(fx.account.AccountID), "direct@example.com",
+				"registering gives no membership of the inviting account")
+			resp = fx.do("POST", "/api/users/accept-invite/", nil, map[string]any{"token": token, "password": "taken over"})
+			require.Equal(t, http.StatusBadRequest, resp.status, "the invitation cannot take the registered user over")
+			resp = fx.do("POST", "/api/token/", nil, map[string]any{"email": "direct@example.com", "password": "my own password"})
+			require.Equal(t, http.StatusOK, resp.status)
+		})
 	})
 }
 

@@ -72,15 +72,26 @@ const msgInvitationPending = "This user has not accepted their invitation yet; a
 
 // CreateMember adds a user to an account. When m.UserID is empty and email
 // names no user, a user without a password is created first, and created
-// reports that, so the caller can send an invitation.
+// reports that, so the caller can send an invitation. A user without a
+// password whose invitations have all expired or been used counts as no
+// user: it is deleted with its memberships first, so that a new invitation
+// never reaches the memberships of an old one.
 func (s *Store) CreateMember(ctx context.Context, m *datapusher.Member, actorID string) (created bool, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		created = false
 		field := "user_id"
+		nowArg := s.timeArg(s.Now())
 		if m.UserID == "" {
 			field = "email"
+			_, err := tx.ExecContext(ctx, `DELETE FROM users WHERE email = $1 AND password_hash = ''
+				AND NOT EXISTS (SELECT 1 FROM invitations i
+					WHERE i.user_id = users.id AND i.used_at IS NULL AND i.expires_at > $2)`,
+				normalizeEmail(m.Email), nowArg)
+			if err != nil {
+				return mapError(fmt.Errorf("delete invited user: %w", err))
+			}
 			user := &datapusher.User{Email: m.Email}
-			err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE email = $1`, normalizeEmail(m.Email)).Scan(&m.UserID)
+			err = tx.QueryRowContext(ctx, `SELECT id FROM users WHERE email = $1`, normalizeEmail(m.Email)).Scan(&m.UserID)
 			if errors.Is(err, sql.ErrNoRows) {
 				if err := s.createUser(ctx, tx, user); err != nil {
 					return err
@@ -91,10 +102,14 @@ func (s *Store) CreateMember(ctx context.Context, m *datapusher.Member, actorID 
 			}
 		}
 		if !created {
-			var pending bool
-			err := tx.QueryRowContext(ctx, `SELECT password_hash = '' FROM users WHERE id = $1`, m.UserID).Scan(&pending)
-			if err == nil && pending {
+			var pending, invited bool
+			err := tx.QueryRowContext(ctx, `SELECT password_hash = '', EXISTS (SELECT 1 FROM invitations i
+					WHERE i.user_id = users.id AND i.used_at IS NULL AND i.expires_at > $2)
+				FROM users WHERE id = $1`, m.UserID, nowArg).Scan(&pending, &invited)
+			if err == nil && pending && invited {
 				return datapusher.FieldError(field, msgInvitationPending)
+			} else if err == nil && pending {
+				return datapusher.FieldError(field, "This user's invitation expired before it was accepted; invite them again by email.")
 			} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return mapError(fmt.Errorf("select user: %w", err))
 			}

@@ -24,9 +24,17 @@ func scanUser(row interface{ Scan(...any) error }) (*datapusher.User, error) {
 }
 
 // CreateUser inserts u, filling its id and timestamps. The email is stored in
-// lower case; a second user with the same email is rejected.
+// lower case; a second user with the same email is rejected. An invited user
+// without a password gives way: it is deleted with its memberships and
+// invitations, and u joins none of those accounts.
 func (s *Store) CreateUser(ctx context.Context, u *datapusher.User) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return s.createUser(ctx, tx, u) })
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM users WHERE email = $1 AND password_hash = ''`, normalizeEmail(u.Email))
+		if err != nil {
+			return mapError(fmt.Errorf("delete invited user: %w", err))
+		}
+		return s.createUser(ctx, tx, u)
+	})
 }
 
 func (s *Store) createUser(ctx context.Context, tx *sql.Tx, u *datapusher.User) error {
