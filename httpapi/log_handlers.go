@@ -3,9 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/datapusher/datapusher"
+	"github.com/datapusher/datapusher/ingest"
 	"github.com/datapusher/datapusher/sqlstore"
 )
 
@@ -136,6 +138,9 @@ func (s *Server) handleSendTestEvent(w http.ResponseWriter, r *http.Request, use
 		return err
 	}
 	eventID, _ := f.string("event_id", false)
+	if eventID != "" && !ingest.ValidEventID(eventID) {
+		f.errors.Add("event_id", fmt.Sprintf("Use 1 to %d printable ASCII characters.", ingest.MaxEventIDLength))
+	}
 	data := readEventData(f)
 	if err := f.err(); err != nil {
 		return err

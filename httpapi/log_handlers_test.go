@@ -181,6 +181,17 @@ func TestSendTestEvent(t *testing.T) {
 			resp := fx.do("POST", "/api/logs/", fx.outsider, map[string]any{"account_id": fx.account.AccountID, "data": map[string]any{}})
 			require.Equal(t, http.StatusNotFound, resp.status)
 		})
+		for name, eventID := range map[string]string{
+			"TooLong": strings.Repeat("e", 256), "NotASCII": "ünï", "Tab": "a\tb",
+		} {
+			t.Run("RejectsEventID"+name, func(t *testing.T) {
+				resp := fx.do("POST", "/api/logs/", fx.admin, map[string]any{
+					"account_id": fx.account.AccountID, "event_id": eventID, "data": map[string]any{},
+				})
+				require.Equal(t, http.StatusBadRequest, resp.status, "%s", resp.body)
+				require.Contains(t, resp.object(t), "event_id")
+			})
+		}
 		for name, data := range map[string]string{"Missing": ``, "List": `, "data": [1]`, "Null": `, "data": null`, "Text": `, "data": "x"`} {
 			t.Run("RejectsData"+name, func(t *testing.T) {
 				resp := fx.do("POST", "/api/logs/", fx.admin, `{"account_id": "`+fx.account.AccountID+`"`+data+`}`)
