@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/datapusher/datapusher"
+	"github.com/datapusher/datapusher/sqlstore"
 )
 
 // roleIDs lists the ids of the roles, which a migration creates.
@@ -41,13 +42,14 @@ func (s *Server) handleCreateMember(w http.ResponseWriter, r *http.Request, user
 		return err
 	}
 
-	created, err := s.store.CreateMember(r.Context(), m, user.ID)
+	token := randomToken()
+	invite := &sqlstore.Invitation{TokenHash: hashToken(token), ExpiresAt: s.now().Add(s.cfg.InvitationTTL)}
+	created, err := s.store.CreateMember(r.Context(), m, user.ID, invite)
 	if err != nil {
 		return err
 	}
-	token, err := s.inviteIfNeeded(r, m, created)
-	if err != nil {
-		return err
+	if !created {
+		token = ""
 	}
 	writeJSON(w, http.StatusCreated, memberResponse{Member: m, InvitationToken: token})
 	return nil
@@ -76,21 +78,6 @@ func readMemberUser(f *form, m *datapusher.Member) {
 	if msg := validateEmail(m.Email); msg != "" {
 		f.errors.Add("email", msg)
 	}
-}
-
-// inviteIfNeeded creates an invitation when adding the member created its
-// user, and returns its token, or "" when none was needed. Only that first
-// invitation can set the user's password.
-func (s *Server) inviteIfNeeded(r *http.Request, m *datapusher.Member, created bool) (string, error) {
-	if !created {
-		return "", nil
-	}
-	token := randomToken()
-	expiresAt := s.now().Add(s.cfg.InvitationTTL)
-	if err := s.store.CreateInvitation(r.Context(), hashToken(token), m.UserID, m.AccountID, expiresAt); err != nil {
-		return "", err
-	}
-	return token, nil
 }
 
 // handleListMembers returns one page of the memberships of the accounts the

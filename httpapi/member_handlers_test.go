@@ -198,18 +198,30 @@ func TestInvitation(t *testing.T) {
 			require.Equal(t, http.StatusBadRequest, accepted.status)
 			require.NotContains(t, members(fx.account.AccountID), "squatted@example.com")
 		})
-		t.Run("RegisterTakesEmailOfOpenInvitation", func(t *testing.T) {
-			token := invite("direct@example.com")
+		t.Run("OpenInvitationKeepsEmail", func(t *testing.T) {
+			token := invite("awaited@example.com")
 			resp := fx.do("POST", "/api/users/register/", nil, map[string]any{
-				"email": "direct@example.com", "password": "my own password",
+				"email": "Awaited@Example.com ", "password": "my own password",
+			})
+			require.Equal(t, http.StatusBadRequest, resp.status, "%s", resp.body)
+			require.Contains(t, string(resp.body), "open invitation")
+			resp = fx.do("POST", "/api/users/accept-invite/", nil, map[string]any{"token": token, "password": "the invitee's"})
+			require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+			require.Contains(t, members(fx.account.AccountID), "awaited@example.com")
+		})
+		t.Run("InvitedAdminDoesNotCountAsAdmin", func(t *testing.T) {
+			solo := fx.createAccount(fx.outsider, "Solo")
+			resp := fx.do("POST", "/api/account-members/", fx.outsider, map[string]any{
+				"account_id": solo.AccountID, "email": "heir@example.com", "role_id": 1,
 			})
 			require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
-			require.NotContains(t, members(fx.account.AccountID), "direct@example.com",
-				"registering gives no membership of the inviting account")
-			resp = fx.do("POST", "/api/users/accept-invite/", nil, map[string]any{"token": token, "password": "taken over"})
-			require.Equal(t, http.StatusBadRequest, resp.status, "the invitation cannot take the registered user over")
-			resp = fx.do("POST", "/api/token/", nil, map[string]any{"email": "direct@example.com", "password": "my own password"})
-			require.Equal(t, http.StatusOK, resp.status)
+			resp = fx.do("GET", "/api/account-members/?account_id="+solo.AccountID+"&user_id="+fx.outsider.user.ID,
+				fx.outsider, nil)
+			require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+			own := resp.object(t)["results"].([]any)[0].(map[string]any)["id"].(string)
+			resp = fx.do("DELETE", "/api/account-members/"+own+"/", fx.outsider, nil)
+			require.Equal(t, http.StatusBadRequest, resp.status,
+				"the only Admin who can sign in left an account whose other Admin has not accepted yet")
 		})
 	})
 }
@@ -270,7 +282,7 @@ func TestUpdateMember(t *testing.T) {
 		t.Run("LastAdminCannotBeDemoted", func(t *testing.T) {
 			resp := fx.do("PATCH", adminPath, fx.admin, map[string]any{"role_id": 2})
 			require.Equal(t, http.StatusBadRequest, resp.status)
-			require.Equal(t, map[string]any{"role_id": []any{"An account must keep at least one Admin."}}, resp.object(t))
+			require.Equal(t, map[string]any{"role_id": []any{"An account must keep at least one Admin who has set a password."}}, resp.object(t))
 		})
 		t.Run("LastAdminCannotBeRemoved", func(t *testing.T) {
 			resp := fx.do("DELETE", adminPath, fx.admin, nil)

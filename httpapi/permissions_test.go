@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/datapusher/datapusher"
+	"github.com/datapusher/datapusher/sqlstore"
 )
 
 // world is a fresh account for one request of the permission matrix: the
@@ -34,11 +35,11 @@ func (fx *fixture) newWorld(t *testing.T) *world {
 
 	invited := &datapusher.Member{AccountID: w.account.AccountID, Email: uuid.NewString() + "@invited.test",
 		RoleID: datapusher.RoleIDNormalUser}
-	_, err := fx.store.CreateMember(ctx, invited, fx.admin.user.ID)
-	require.NoError(t, err)
 	w.inviteToken = randomToken()
-	require.NoError(t, fx.store.CreateInvitation(ctx, hashToken(w.inviteToken), invited.UserID,
-		w.account.AccountID, fx.server.now().Add(DefaultInvitationTTL)))
+	_, err := fx.store.CreateMember(ctx, invited, fx.admin.user.ID, &sqlstore.Invitation{
+		TokenHash: hashToken(w.inviteToken), ExpiresAt: fx.server.now().Add(DefaultInvitationTTL),
+	})
+	require.NoError(t, err)
 
 	w.personaTokens = map[string]string{}
 	for _, p := range []*persona{fx.admin, fx.normal, fx.outsider, fx.super} {

@@ -228,7 +228,7 @@ func (fx *fixture) createAccount(owner *persona, name string) *datapusher.Accoun
 func (fx *fixture) addMember(a *datapusher.Account, p *persona, roleID int) *datapusher.Member {
 	fx.t.Helper()
 	m := &datapusher.Member{AccountID: a.AccountID, UserID: p.user.ID, RoleID: roleID}
-	_, err := fx.store.CreateMember(context.Background(), m, *a.CreatedBy)
+	_, err := fx.store.CreateMember(context.Background(), m, *a.CreatedBy, nil)
 	require.NoError(fx.t, err)
 	return m
 }

@@ -181,7 +181,7 @@ func TestSubmit(t *testing.T) {
 				cache := ingest.NewCache(time.Hour)
 				service := ingest.NewService(f.store, nil, ingest.Options{Cache: cache})
 				require.NoError(t, f.store.RotateAccountToken(ctx, f.account.AccountID, ingest.HashToken("token-new"),
-					time.Second, f.owner.ID))
+					3*time.Second, f.owner.ID))
 				cache.Invalidate(f.account.AccountID)
 				_, err := service.SubmitWithToken(ctx, "token-1", "in-grace", []byte(`{}`), "")
 				require.NoError(t, err, "the previous token works during its grace period")

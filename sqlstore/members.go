@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/datapusher/datapusher"
 )
@@ -70,13 +71,20 @@ func (s *Store) MemberRole(ctx context.Context, accountID, userID string) (int, 
 // first password, so another account cannot obtain a second one.
 const msgInvitationPending = "This user has not accepted their invitation yet; add them once they have set a password."
 
+// Invitation is a one-time token, stored as its hash, with which a user that
+// CreateMember creates sets their first password.
+type Invitation struct {
+	TokenHash string
+	ExpiresAt time.Time
+}
+
 // CreateMember adds a user to an account. When m.UserID is empty and email
-// names no user, a user without a password is created first, and created
-// reports that, so the caller can send an invitation. A user without a
-// password whose invitations have all expired or been used counts as no
-// user: it is deleted with its memberships first, so that a new invitation
-// never reaches the memberships of an old one.
-func (s *Store) CreateMember(ctx context.Context, m *datapusher.Member, actorID string) (created bool, err error) {
+// names no user, a user without a password is created first with invite, in
+// the same transaction, and created reports that, so the caller can hand the
+// token out. A user without a password whose invitations have all expired
+// or been used counts as no user: it is deleted with its memberships first,
+// so that a new invitation never reaches the memberships of an old one.
+func (s *Store) CreateMember(ctx context.Context, m *datapusher.Member, actorID string, invite *Invitation) (created bool, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		created = false
 		field := "user_id"
@@ -114,7 +122,18 @@ func (s *Store) CreateMember(ctx context.Context, m *datapusher.Member, actorID 
 				return mapError(fmt.Errorf("select user: %w", err))
 			}
 		}
-		return s.createMember(ctx, tx, m, actorID)
+		if err := s.createMember(ctx, tx, m, actorID); err != nil || !created {
+			return err
+		}
+		if invite == nil {
+			return errors.New("create member: a new user needs an invitation")
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO invitations (token_hash, user_id, account_id, expires_at, created_at)
+			VALUES ($1, $2, $3, $4, $5)`, invite.TokenHash, m.UserID, m.AccountID, s.timeArg(invite.ExpiresAt), nowArg)
+		if err != nil {
+			return mapError(fmt.Errorf("insert invitation: %w", err))
+		}
+		return nil
 	})
 	return created, err
 }
@@ -195,7 +214,7 @@ func (s *Store) Members(ctx context.Context, f datapusher.MemberFilter) ([]*data
 }
 
 // ErrLastAdmin rejects a change that would leave an account without an Admin.
-var ErrLastAdmin = datapusher.FieldError("role_id", "An account must keep at least one Admin.")
+var ErrLastAdmin = datapusher.FieldError("role_id", "An account must keep at least one Admin who has set a password.")
 
 // UpdateMemberRole changes a member's role. Demoting the account's last Admin
 // is rejected with ErrLastAdmin.
@@ -273,7 +292,10 @@ func (s *Store) lockMember(ctx context.Context, tx *sql.Tx, id string) (*datapus
 // checkOtherAdmin returns ErrLastAdmin unless the account has an Admin other
 // than m. The caller holds the account lock taken by lockMember.
 func (s *Store) checkOtherAdmin(ctx context.Context, tx *sql.Tx, m *datapusher.Member) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM account_members WHERE account_id = $1 AND role_id = $2`,
+	// An invited Admin who has not set a password cannot act, and the
+	// invitation may never be accepted, so only Admins who can sign in count.
+	rows, err := tx.QueryContext(ctx, `SELECT m.id FROM account_members m JOIN users u ON u.id = m.user_id
+		WHERE m.account_id = $1 AND m.role_id = $2 AND u.password_hash <> ''`,
 		m.AccountID, datapusher.RoleIDAdmin)
 	if err != nil {
 		return mapError(fmt.Errorf("select admins: %w", err))

@@ -219,7 +219,8 @@ func TestMembers(t *testing.T) {
 		})
 		t.Run("AddByEmailCreatesUser", func(t *testing.T) {
 			m := &datapusher.Member{AccountID: account.AccountID, Email: "New@Example.com", RoleID: datapusher.RoleIDNormalUser}
-			created, err := store.CreateMember(ctx, m, owner.ID)
+			created, err := store.CreateMember(ctx, m, owner.ID,
+				&sqlstore.Invitation{TokenHash: "new-member-hash", ExpiresAt: time.Now().Add(time.Hour)})
 			require.NoError(t, err)
 			require.True(t, created)
 			require.Equal(t, "new@example.com", m.Email)
@@ -228,13 +229,13 @@ func TestMembers(t *testing.T) {
 			require.False(t, u.HasPassword())
 
 			_, err = store.CreateMember(ctx, &datapusher.Member{AccountID: account.AccountID, UserID: u.ID,
-				RoleID: datapusher.RoleIDAdmin}, owner.ID)
+				RoleID: datapusher.RoleIDAdmin}, owner.ID, nil)
 			require.Equal(t, datapusher.EINVALID, datapusher.ErrorCode(err), "already a member")
 		})
 		t.Run("SecondAdminAllowsDemotion", func(t *testing.T) {
 			second := createUser(t, store, "second@example.com")
 			m := &datapusher.Member{AccountID: account.AccountID, UserID: second.ID, RoleID: datapusher.RoleIDAdmin}
-			_, err := store.CreateMember(ctx, m, owner.ID)
+			_, err := store.CreateMember(ctx, m, owner.ID, nil)
 			require.NoError(t, err)
 
 			updated, err := store.UpdateMemberRole(ctx, ownerMembership.ID, datapusher.RoleIDNormalUser, owner.ID)
@@ -246,7 +247,7 @@ func TestMembers(t *testing.T) {
 			a := createAccount(t, store, owner, "Race")
 			second := createUser(t, store, "race2@example.com")
 			_, err := store.CreateMember(ctx, &datapusher.Member{AccountID: a.AccountID, UserID: second.ID,
-				RoleID: datapusher.RoleIDAdmin}, owner.ID)
+				RoleID: datapusher.RoleIDAdmin}, owner.ID, nil)
 			require.NoError(t, err)
 			admins, _, err := store.Members(ctx, datapusher.MemberFilter{AccountID: &a.AccountID})
 			require.NoError(t, err)

@@ -25,13 +25,26 @@ func scanUser(row interface{ Scan(...any) error }) (*datapusher.User, error) {
 
 // CreateUser inserts u, filling its id and timestamps. The email is stored in
 // lower case; a second user with the same email is rejected. An invited user
-// without a password gives way: it is deleted with its memberships and
-// invitations, and u joins none of those accounts.
+// without a password whose invitations have all expired or been used gives
+// way: it is deleted with its memberships and invitations, and u joins none
+// of those accounts. An open invitation keeps the email for its invitee.
 func (s *Store) CreateUser(ctx context.Context, u *datapusher.User) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM users WHERE email = $1 AND password_hash = ''`, normalizeEmail(u.Email))
+		_, err := tx.ExecContext(ctx, `DELETE FROM users WHERE email = $1 AND password_hash = ''
+			AND NOT EXISTS (SELECT 1 FROM invitations i
+				WHERE i.user_id = users.id AND i.used_at IS NULL AND i.expires_at > $2)`,
+			normalizeEmail(u.Email), s.timeArg(s.Now()))
 		if err != nil {
 			return mapError(fmt.Errorf("delete invited user: %w", err))
+		}
+		var invited bool
+		err = tx.QueryRowContext(ctx, `SELECT password_hash = '' FROM users WHERE email = $1`,
+			normalizeEmail(u.Email)).Scan(&invited)
+		if err == nil && invited {
+			return datapusher.FieldError("email",
+				"This email has an open invitation to an account; accept it, or register after it expires.")
+		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return mapError(fmt.Errorf("select user: %w", err))
 		}
 		return s.createUser(ctx, tx, u)
 	})
