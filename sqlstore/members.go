@@ -85,11 +85,14 @@ type Invitation struct {
 // or been used counts as no user: it is deleted with its memberships first,
 // so that a new invitation never reaches the memberships of an old one.
 func (s *Store) CreateMember(ctx context.Context, m *datapusher.Member, actorID string, invite *Invitation) (created bool, err error) {
+	// A retried transaction sets m.UserID again, so whether the caller gave
+	// an email is decided once, before the first try.
+	byEmail := m.UserID == ""
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		created = false
 		field := "user_id"
 		nowArg := s.timeArg(s.Now())
-		if m.UserID == "" {
+		if byEmail {
 			field = "email"
 			_, err := tx.ExecContext(ctx, `DELETE FROM users WHERE email = $1 AND password_hash = ''
 				AND NOT EXISTS (SELECT 1 FROM invitations i
@@ -117,7 +120,7 @@ func (s *Store) CreateMember(ctx context.Context, m *datapusher.Member, actorID 
 			if err == nil && pending && invited {
 				return datapusher.FieldError(field, msgInvitationPending)
 			} else if err == nil && pending {
-				return datapusher.FieldError(field, "This user's invitation expired before it was accepted; invite them again by email.")
+				return datapusher.FieldError(field, "This user never set a password and has no open invitation; invite them again by email.")
 			} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return mapError(fmt.Errorf("select user: %w", err))
 			}

@@ -93,11 +93,18 @@ func (s *Store) userFromRow(row *sql.Row) (*datapusher.User, error) {
 }
 
 // SetSuperuser creates a superuser, or makes an existing user with that email
-// a superuser and sets their password.
+// a superuser and sets their password. An invited user without a password is
+// replaced, with its memberships and invitations, so that the superuser joins
+// no account through an invitation made for someone else.
 func (s *Store) SetSuperuser(ctx context.Context, email, passwordHash string) (*datapusher.User, error) {
 	var user *datapusher.User
+	email = normalizeEmail(email)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		email = strings.ToLower(strings.TrimSpace(email))
+		user = nil
+		_, err := tx.ExecContext(ctx, `DELETE FROM users WHERE email = $1 AND password_hash = ''`, email)
+		if err != nil {
+			return mapError(fmt.Errorf("delete invited user: %w", err))
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE users SET is_superuser = $1, password_hash = $2, updated_at = $3
 			WHERE email = $4`, true, passwordHash, s.timeArg(s.Now()), email)
 		if err != nil {
