@@ -138,6 +138,20 @@ func TestWorkerServesHealthAndMetrics(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, worker.call("POST", "/server/incoming_data", "", nil, nil, nil))
 }
 
+func TestServeStopsOnShortSecretKey(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binaryPath, "serve")
+	cmd.Env = append(os.Environ(), "DATAPUSHER_ADDR=127.0.0.1:0", "DATAPUSHER_LOG_FORMAT=json",
+		"DATAPUSHER_SECRET_KEY=too-short", "DATABASE_URL=", "DATAPUSHER_DATA_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "output: %s", out)
+	require.Contains(t, string(out), "DATAPUSHER_SECRET_KEY must have at least 32 characters")
+	require.NotContains(t, string(out), "delivery workers started", "started delivering without a usable key")
+}
+
 func TestWorkerStopsWhenAddressTaken(t *testing.T) {
 	t.Parallel()
 	taken, err := net.Listen("tcp", "127.0.0.1:0")

@@ -104,8 +104,13 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, mode server
 	if err != nil {
 		return err
 	}
-	// Take the address before delivering, so that a process that cannot
-	// have it stops before it sends anything.
+	// Check the signing key and take the address before delivering, so that
+	// a process that cannot serve stops before it sends anything.
+	if mode.servesHTTP() {
+		if _, err := cfg.secretKey(); err != nil {
+			return err
+		}
+	}
 	listener, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
