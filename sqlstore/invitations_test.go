@@ -29,18 +29,8 @@ func invite(t *testing.T, store *sqlstore.Store, account *datapusher.Account, ow
 // is a member of.
 func memberAccounts(t *testing.T, store *sqlstore.Store, email string) []string {
 	t.Helper()
-	rows, err := store.DB().Query(`SELECT m.account_id FROM account_members m JOIN users u ON u.id = m.user_id
+	return queryStrings(t, store, `SELECT m.account_id FROM account_members m JOIN users u ON u.id = m.user_id
 		WHERE u.email = $1`, email)
-	require.NoError(t, err)
-	defer rows.Close()
-	ids := []string{}
-	for rows.Next() {
-		var id string
-		require.NoError(t, rows.Scan(&id))
-		ids = append(ids, id)
-	}
-	require.NoError(t, rows.Err())
-	return ids
 }
 
 func TestSuperuserJoinsNoInvitedAccount(t *testing.T) {

@@ -157,15 +157,7 @@ func TestDeliveryTasksProbeKeys(t *testing.T) {
 	}
 	fillLogs(t, store, account, destinations, 20_000)
 
-	rows, err := store.DB().QueryContext(ctx, `SELECT id FROM delivery_logs ORDER BY received_at DESC LIMIT 256`)
-	require.NoError(t, err)
-	var ids []string
-	for rows.Next() {
-		var id string
-		require.NoError(t, rows.Scan(&id))
-		ids = append(ids, id)
-	}
-	require.NoError(t, rows.Err())
+	ids := queryStrings(t, store, `SELECT id FROM delivery_logs ORDER BY received_at DESC LIMIT 256`)
 	require.Len(t, ids, 256)
 
 	tasksQuery, args := sqlstore.DeliveryTasksQuery(ids)

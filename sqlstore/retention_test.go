@@ -54,17 +54,23 @@ func logIDs(t *testing.T, store *sqlstore.Store, accountID string) []string {
 // eventIDs returns the event ids of every stored event of the account.
 func eventIDs(t *testing.T, store *sqlstore.Store, accountID string) []string {
 	t.Helper()
-	rows, err := store.DB().Query(`SELECT event_id FROM events WHERE account_id = $1`, accountID)
+	return queryStrings(t, store, `SELECT event_id FROM events WHERE account_id = $1`, accountID)
+}
+
+// queryStrings returns the one text column of every row that query returns.
+func queryStrings(t testing.TB, store *sqlstore.Store, query string, args ...any) []string {
+	t.Helper()
+	rows, err := store.DB().Query(query, args...)
 	require.NoError(t, err)
 	defer rows.Close()
-	ids := []string{}
+	values := []string{}
 	for rows.Next() {
-		var id string
-		require.NoError(t, rows.Scan(&id))
-		ids = append(ids, id)
+		var value string
+		require.NoError(t, rows.Scan(&value))
+		values = append(values, value)
 	}
 	require.NoError(t, rows.Err())
-	return ids
+	return values
 }
 
 func logIDsOf(events ...*sqlstore.NewEvent) []string {

@@ -138,34 +138,35 @@ func TestWorkerServesHealthAndMetrics(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, worker.call("POST", "/server/incoming_data", "", nil, nil, nil))
 }
 
-func TestServeStopsOnShortSecretKey(t *testing.T) {
-	t.Parallel()
+// runFailing runs a datapusher command with env added to this process's
+// environment, requires it to exit with an error within a minute, and
+// returns its output.
+func runFailing(t *testing.T, command string, env ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binaryPath, "serve")
-	cmd.Env = append(os.Environ(), "DATAPUSHER_ADDR=127.0.0.1:0", "DATAPUSHER_LOG_FORMAT=json",
-		"DATAPUSHER_SECRET_KEY=too-short", "DATABASE_URL=", "DATAPUSHER_DATA_DIR="+t.TempDir())
+	cmd := exec.CommandContext(ctx, binaryPath, command)
+	cmd.Env = append(append(os.Environ(), "DATAPUSHER_LOG_FORMAT=json", "DATAPUSHER_DATA_DIR="+t.TempDir()), env...)
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit, "output: %s", out)
-	require.Contains(t, string(out), "DATAPUSHER_SECRET_KEY must have at least 32 characters")
-	require.NotContains(t, string(out), "delivery workers started", "started delivering without a usable key")
+	return string(out)
+}
+
+func TestServeStopsOnShortSecretKey(t *testing.T) {
+	t.Parallel()
+	out := runFailing(t, "serve", "DATAPUSHER_ADDR=127.0.0.1:0", "DATAPUSHER_SECRET_KEY=too-short", "DATABASE_URL=")
+	require.Contains(t, out, "DATAPUSHER_SECRET_KEY must have at least 32 characters")
+	require.NotContains(t, out, "delivery workers started", "started delivering without a usable key")
 }
 
 func TestWorkerStopsWhenAddressTaken(t *testing.T) {
 	t.Parallel()
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	occupied, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	t.Cleanup(func() { taken.Close() })
+	t.Cleanup(func() { occupied.Close() })
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binaryPath, "worker")
-	cmd.Env = append(os.Environ(), "DATAPUSHER_ADDR="+taken.Addr().String(), "DATAPUSHER_LOG_FORMAT=json",
-		"DATABASE_URL="+testdb.DSN(t, "postgres"), "DATAPUSHER_DATA_DIR="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	require.ErrorAs(t, err, &exit, "output: %s", out)
-	require.Contains(t, string(out), "address already in use")
-	require.NotContains(t, string(out), "delivery workers started", "started delivering without its address")
+	out := runFailing(t, "worker", "DATAPUSHER_ADDR="+occupied.Addr().String(), "DATABASE_URL="+testdb.DSN(t, "postgres"))
+	require.Contains(t, out, "address already in use")
+	require.NotContains(t, out, "delivery workers started", "started delivering without its address")
 }
