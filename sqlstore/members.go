@@ -94,15 +94,11 @@ func (s *Store) CreateMember(ctx context.Context, m *datapusher.Member, actorID 
 		nowArg := s.timeArg(s.Now())
 		if byEmail {
 			field = "email"
-			_, err := tx.ExecContext(ctx, `DELETE FROM users WHERE email = $1 AND password_hash = ''
-				AND NOT EXISTS (SELECT 1 FROM invitations i
-					WHERE i.user_id = users.id AND i.used_at IS NULL AND i.expires_at > $2)`,
-				normalizeEmail(m.Email), nowArg)
-			if err != nil {
-				return mapError(fmt.Errorf("delete invited user: %w", err))
+			if err := s.deleteLapsedInvitee(ctx, tx, m.Email); err != nil {
+				return err
 			}
 			user := &datapusher.User{Email: m.Email}
-			err = tx.QueryRowContext(ctx, `SELECT id FROM users WHERE email = $1`, normalizeEmail(m.Email)).Scan(&m.UserID)
+			err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE email = $1`, normalizeEmail(m.Email)).Scan(&m.UserID)
 			if errors.Is(err, sql.ErrNoRows) {
 				if err := s.createUser(ctx, tx, user); err != nil {
 					return err
@@ -114,9 +110,8 @@ func (s *Store) CreateMember(ctx context.Context, m *datapusher.Member, actorID 
 		}
 		if !created {
 			var pending, invited bool
-			err := tx.QueryRowContext(ctx, `SELECT password_hash = '', EXISTS (SELECT 1 FROM invitations i
-					WHERE i.user_id = users.id AND i.used_at IS NULL AND i.expires_at > $2)
-				FROM users WHERE id = $1`, m.UserID, nowArg).Scan(&pending, &invited)
+			err := tx.QueryRowContext(ctx, `SELECT password_hash = '', `+openInvitation+` FROM users WHERE id = $1`,
+				m.UserID, nowArg).Scan(&pending, &invited)
 			if err == nil && pending && invited {
 				return datapusher.FieldError(field, msgInvitationPending)
 			} else if err == nil && pending {

@@ -30,15 +30,11 @@ func scanUser(row interface{ Scan(...any) error }) (*datapusher.User, error) {
 // of those accounts. An open invitation keeps the email for its invitee.
 func (s *Store) CreateUser(ctx context.Context, u *datapusher.User) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM users WHERE email = $1 AND password_hash = ''
-			AND NOT EXISTS (SELECT 1 FROM invitations i
-				WHERE i.user_id = users.id AND i.used_at IS NULL AND i.expires_at > $2)`,
-			normalizeEmail(u.Email), s.timeArg(s.Now()))
-		if err != nil {
-			return mapError(fmt.Errorf("delete invited user: %w", err))
+		if err := s.deleteLapsedInvitee(ctx, tx, u.Email); err != nil {
+			return err
 		}
 		var invited bool
-		err = tx.QueryRowContext(ctx, `SELECT password_hash = '' FROM users WHERE email = $1`,
+		err := tx.QueryRowContext(ctx, `SELECT password_hash = '' FROM users WHERE email = $1`,
 			normalizeEmail(u.Email)).Scan(&invited)
 		if err == nil && invited {
 			return datapusher.FieldError("email",
@@ -48,6 +44,22 @@ func (s *Store) CreateUser(ctx context.Context, u *datapusher.User) error {
 		}
 		return s.createUser(ctx, tx, u)
 	})
+}
+
+// openInvitation is a condition on a row of users: the user has an
+// invitation that is neither used nor expired at the time bound to $2.
+const openInvitation = `EXISTS (SELECT 1 FROM invitations i
+	WHERE i.user_id = users.id AND i.used_at IS NULL AND i.expires_at > $2)`
+
+// deleteLapsedInvitee deletes the user with email if it never set a
+// password and has no open invitation, with its memberships and invitations.
+func (s *Store) deleteLapsedInvitee(ctx context.Context, tx *sql.Tx, email string) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM users WHERE email = $1 AND password_hash = '' AND NOT `+openInvitation,
+		normalizeEmail(email), s.timeArg(s.Now()))
+	if err != nil {
+		return mapError(fmt.Errorf("delete invited user: %w", err))
+	}
+	return nil
 }
 
 func (s *Store) createUser(ctx context.Context, tx *sql.Tx, u *datapusher.User) error {
