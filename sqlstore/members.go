@@ -126,12 +126,7 @@ func (s *Store) CreateMember(ctx context.Context, m *datapusher.Member, actorID 
 		if invite == nil {
 			return errors.New("create member: a new user needs an invitation")
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO invitations (token_hash, user_id, account_id, expires_at, created_at)
-			VALUES ($1, $2, $3, $4, $5)`, invite.TokenHash, m.UserID, m.AccountID, s.timeArg(invite.ExpiresAt), nowArg)
-		if err != nil {
-			return mapError(fmt.Errorf("insert invitation: %w", err))
-		}
-		return nil
+		return s.insertInvitation(ctx, tx, *invite, m.UserID, m.AccountID)
 	})
 	return created, err
 }

@@ -175,8 +175,18 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, jti, userID string) (boo
 
 // CreateInvitation stores the hash of a one-time invitation token for user.
 func (s *Store) CreateInvitation(ctx context.Context, tokenHash, userID, accountID string, expiresAt time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO invitations (token_hash, user_id, account_id, expires_at, created_at)
-		VALUES ($1, $2, $3, $4, $5)`, tokenHash, userID, accountID, s.timeArg(expiresAt), s.timeArg(s.Now()))
+	return s.insertInvitation(ctx, s.db, Invitation{TokenHash: tokenHash, ExpiresAt: expiresAt}, userID, accountID)
+}
+
+// execer runs a statement on the connection pool or in a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// insertInvitation stores invite for user and account through q.
+func (s *Store) insertInvitation(ctx context.Context, q execer, invite Invitation, userID, accountID string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO invitations (token_hash, user_id, account_id, expires_at, created_at)
+		VALUES ($1, $2, $3, $4, $5)`, invite.TokenHash, userID, accountID, s.timeArg(invite.ExpiresAt), s.timeArg(s.Now()))
 	if err != nil {
 		return mapError(fmt.Errorf("insert invitation: %w", err))
 	}
