@@ -248,10 +248,10 @@ func TestRotateAccountToken(t *testing.T) {
 			newToken := resp.object(t)["app_secret_token"].(string)
 			require.NotEqual(t, oldToken, newToken)
 
-			a, err := fx.store.AccountByTokenHash(ctx, hashToken(oldToken))
+			a, _, err := fx.store.AccountByTokenHash(ctx, hashToken(oldToken))
 			require.NoError(t, err, "the old token works during the grace period")
 			require.Equal(t, id, a.AccountID)
-			_, err = fx.store.AccountByTokenHash(ctx, hashToken(newToken))
+			_, _, err = fx.store.AccountByTokenHash(ctx, hashToken(newToken))
 			require.NoError(t, err)
 			oldToken = newToken
 		})
@@ -260,9 +260,9 @@ func TestRotateAccountToken(t *testing.T) {
 			require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
 			newToken := resp.object(t)["app_secret_token"].(string)
 
-			_, err := fx.store.AccountByTokenHash(ctx, hashToken(oldToken))
+			_, _, err := fx.store.AccountByTokenHash(ctx, hashToken(oldToken))
 			require.Equal(t, datapusher.EUNAUTHORIZED, datapusher.ErrorCode(err))
-			_, err = fx.store.AccountByTokenHash(ctx, hashToken(newToken))
+			_, _, err = fx.store.AccountByTokenHash(ctx, hashToken(newToken))
 			require.NoError(t, err)
 		})
 		for name, seconds := range map[string]any{"Negative": -1, "OverOneDay": 86401, "Text": "60"} {

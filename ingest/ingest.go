@@ -122,13 +122,14 @@ func (s *Service) SubmitWithToken(ctx context.Context, token, eventID string, bo
 func (s *Service) accountByToken(ctx context.Context, token string) (*datapusher.Account, error) {
 	hash := HashToken(token)
 	if s.opts.Cache == nil {
-		return s.store.AccountByTokenHash(ctx, hash)
+		account, _, err := s.store.AccountByTokenHash(ctx, hash)
+		return account, err
 	}
 	if account, ok := s.opts.Cache.account(hash); ok {
 		return account, nil
 	}
 	gen := s.opts.Cache.tokenGeneration()
-	account, until, err := s.store.AccountByTokenHashUntil(ctx, hash)
+	account, until, err := s.store.AccountByTokenHash(ctx, hash)
 	if err != nil {
 		return nil, err
 	}

@@ -195,16 +195,10 @@ func (s *Store) RotateAccountToken(ctx context.Context, id, newHash string, grac
 }
 
 // AccountByTokenHash returns the account whose current token, or previous
-// token within its grace period, has that hash.
-func (s *Store) AccountByTokenHash(ctx context.Context, tokenHash string) (*datapusher.Account, error) {
-	a, _, err := s.AccountByTokenHashUntil(ctx, tokenHash)
-	return a, err
-}
-
-// AccountByTokenHashUntil is AccountByTokenHash that also returns when the
-// token stops working: the end of its grace period for a previous token,
-// nil for the current one.
-func (s *Store) AccountByTokenHashUntil(ctx context.Context, tokenHash string) (*datapusher.Account, *time.Time, error) {
+// token within its grace period, has that hash, and when that token stops
+// working: the end of the grace period for a previous token, nil for the
+// current one.
+func (s *Store) AccountByTokenHash(ctx context.Context, tokenHash string) (*datapusher.Account, *time.Time, error) {
 	row := s.db.QueryRowContext(ctx, `SELECT `+accountColumns+`, NULL FROM accounts WHERE token_hash = $1
 		UNION ALL
 		SELECT `+accountColumns+`, previous_token_expires_at FROM accounts

@@ -165,20 +165,20 @@ func TestAccounts(t *testing.T) {
 		t.Run("TokenLookupAndRotation", func(t *testing.T) {
 			a := createAccount(t, store, owner, "Rotating")
 			current := "hash-Rotating-" + owner.ID
-			got, err := store.AccountByTokenHash(ctx, current)
+			got, _, err := store.AccountByTokenHash(ctx, current)
 			require.NoError(t, err)
 			require.Equal(t, a.AccountID, got.AccountID)
 
 			require.NoError(t, store.RotateAccountToken(ctx, a.AccountID, "new-hash", time.Hour, owner.ID))
-			_, err = store.AccountByTokenHash(ctx, current)
+			_, _, err = store.AccountByTokenHash(ctx, current)
 			require.NoError(t, err, "the old token works during the grace period")
-			_, err = store.AccountByTokenHash(ctx, "new-hash")
+			_, _, err = store.AccountByTokenHash(ctx, "new-hash")
 			require.NoError(t, err)
 
 			require.NoError(t, store.RotateAccountToken(ctx, a.AccountID, "newer-hash", 0, owner.ID))
-			_, err = store.AccountByTokenHash(ctx, "new-hash")
+			_, _, err = store.AccountByTokenHash(ctx, "new-hash")
 			require.Equal(t, datapusher.EUNAUTHORIZED, datapusher.ErrorCode(err), "no grace period")
-			_, err = store.AccountByTokenHash(ctx, current)
+			_, _, err = store.AccountByTokenHash(ctx, current)
 			require.Equal(t, datapusher.EUNAUTHORIZED, datapusher.ErrorCode(err))
 		})
 		t.Run("DeleteCascades", func(t *testing.T) {
