@@ -106,8 +106,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, mode server
 	}
 	// Check the signing key and take the address before delivering, so that
 	// a process that cannot serve stops before it sends anything.
+	var key []byte
 	if mode.servesHTTP() {
-		if _, err := cfg.secretKey(); err != nil {
+		if key, err = cfg.secretKey(); err != nil {
 			return err
 		}
 	}
@@ -126,7 +127,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer, mode server
 	var serveErr error
 	if mode.servesHTTP() {
 		serveErr = serveHTTP(ctx, cfg, listener, components{
-			store: store, queue: queue, redis: redisClient, metrics: m, networks: networks,
+			key: key, store: store, queue: queue, redis: redisClient, metrics: m, networks: networks,
 		}, logger)
 	} else {
 		serveErr = serveWorkerHTTP(ctx, cfg, listener, store, m, logger)
@@ -193,6 +194,7 @@ func openRedis(ctx context.Context, cfg *config, logger *slog.Logger) (*redis.Cl
 
 // components are the parts the HTTP server is built from.
 type components struct {
+	key      []byte // signs and checks JWTs
 	store    *sqlstore.Store
 	queue    *delivery.Queue
 	redis    *redis.Client
@@ -201,11 +203,6 @@ type components struct {
 }
 
 func serveHTTP(ctx context.Context, cfg *config, listener net.Listener, c components, logger *slog.Logger) error {
-	key, err := cfg.secretKey()
-	if err != nil {
-		return err
-	}
-
 	// Rate limits and the ingest cache are shared through Redis when it is
 	// configured, and kept in this process otherwise.
 	local := ratelimit.NewLocal()
@@ -244,7 +241,7 @@ func serveHTTP(ctx context.Context, cfg *config, listener net.Listener, c compon
 	}
 
 	api := httpapi.NewServer(httpapi.Config{
-		SecretKey:              key,
+		SecretKey:              c.key,
 		AccessTokenTTL:         cfg.AccessTokenTTL,
 		RefreshTokenTTL:        cfg.RefreshTokenTTL,
 		InvitationTTL:          cfg.InvitationTTL,
