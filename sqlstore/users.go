@@ -183,9 +183,9 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// insertInvitation stores invite for user and account through q.
-func (s *Store) insertInvitation(ctx context.Context, q execer, invite Invitation, userID, accountID string) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO invitations (token_hash, user_id, account_id, expires_at, created_at)
+// insertInvitation stores invite for user and account through db.
+func (s *Store) insertInvitation(ctx context.Context, db execer, invite Invitation, userID, accountID string) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO invitations (token_hash, user_id, account_id, expires_at, created_at)
 		VALUES ($1, $2, $3, $4, $5)`, invite.TokenHash, userID, accountID, s.timeArg(invite.ExpiresAt), s.timeArg(s.Now()))
 	if err != nil {
 		return mapError(fmt.Errorf("insert invitation: %w", err))
