@@ -66,9 +66,14 @@ func TestCreateMemberRetriesByEmail(t *testing.T) {
 	// The other transaction locks the account, as a role change does. The
 	// invitation then deletes the stale member and waits for the account,
 	// and the other transaction's update of that member closes the cycle.
+	// PostgreSQL aborts the transaction whose deadlock_timeout ends first;
+	// the other transaction's long timeout makes that the invitation even
+	// when a busy machine delays the invitation's own check.
 	other, err := store.DB().BeginTx(ctx, nil)
 	require.NoError(t, err)
 	defer other.Rollback()
+	_, err = other.ExecContext(ctx, `SET LOCAL deadlock_timeout = '60s'`)
+	require.NoError(t, err)
 	_, err = other.ExecContext(ctx, `SELECT account_id FROM accounts WHERE account_id = $1 FOR UPDATE`, account.AccountID)
 	require.NoError(t, err)
 
@@ -86,7 +91,7 @@ func TestCreateMemberRetriesByEmail(t *testing.T) {
 		return err == nil && waiting
 	}, 10*time.Second, 10*time.Millisecond, "the invitation never waited for the account")
 	_, err = other.ExecContext(ctx, `UPDATE account_members SET role_id = 2 WHERE id = $1`, stale.ID)
-	require.NoError(t, err, "the invitation, which waited first, is the deadlock's victim")
+	require.NoError(t, err, "the invitation, whose deadlock check runs first, is the deadlock's victim")
 	require.NoError(t, other.Rollback())
 
 	require.NoError(t, <-done)
