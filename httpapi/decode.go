@@ -22,6 +22,7 @@ const (
 	msgNullCharacter = "Null characters are not allowed."
 
 	msgInvalidTime = "Enter a valid date/time in RFC 3339 format, such as 2026-01-02T15:04:05Z."
+	msgTimeRange   = "Enter a time from year 1 to year 9999 in UTC."
 )
 
 // form is a JSON object request body whose fields are decoded one at a time,
@@ -182,13 +183,28 @@ func (f *form) time(name string, required bool) *time.Time {
 	if !ok {
 		return nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
-		f.errors.Add(name, msgInvalidTime)
+	t, msg := parseTime(v)
+	if msg != "" {
+		f.errors.Add(name, msg)
 		return nil
 	}
-	t = t.UTC()
 	return &t
+}
+
+// parseTime parses an RFC 3339 timestamp and returns it in UTC, or the
+// validation message for v. Times outside years 1 to 9999 in UTC are
+// refused: SQLite compares times as text, which orders them only within
+// those years, and encoding/json cannot write a time past year 9999 back.
+func parseTime(v string) (time.Time, string) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, msgInvalidTime
+	}
+	t = t.UTC()
+	if t.Year() < 1 || t.Year() > 9999 {
+		return time.Time{}, msgTimeRange
+	}
+	return t, ""
 }
 
 // err returns the recorded validation errors, or nil.

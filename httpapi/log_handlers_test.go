@@ -61,6 +61,19 @@ func TestListLogs(t *testing.T) {
 			processed := url.Values{"processed_timestamp__lte": {time.Now().Add(time.Hour).Format(time.RFC3339)}}
 			require.Len(t, fx.do("GET", "/api/logs/?"+processed.Encode(), fx.admin, nil).results(t), 1)
 		})
+		t.Run("TimeBoundRange", func(t *testing.T) {
+			widest := url.Values{
+				"received_timestamp__gte": {"0001-01-01T00:00:00Z"}, "received_timestamp__lte": {"9999-12-31T23:59:59Z"},
+			}
+			require.Len(t, fx.do("GET", "/api/logs/?"+widest.Encode(), fx.admin, nil).results(t), 5)
+			for _, bound := range []string{"9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+01:00"} {
+				query := url.Values{"received_timestamp__lte": {bound}}
+				resp := fx.do("GET", "/api/logs/?"+query.Encode(), fx.admin, nil)
+				require.Equal(t, http.StatusBadRequest, resp.status, "%s", resp.body)
+				require.Equal(t, []any{"Enter a time from year 1 to year 9999 in UTC."},
+					resp.object(t)["received_timestamp__lte"], bound)
+			}
+		})
 		t.Run("CursorPages", func(t *testing.T) {
 			next := "/api/logs/?page_size=2&ordering=received_timestamp"
 			var seen []string

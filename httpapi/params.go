@@ -80,12 +80,11 @@ func (q *query) time(name string) *time.Time {
 	if v == nil {
 		return nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, *v)
-	if err != nil {
-		q.errors.Add(name, msgInvalidTime)
+	t, msg := parseTime(*v)
+	if msg != "" {
+		q.errors.Add(name, msg)
 		return nil
 	}
-	t = t.UTC()
 	return &t
 }
 

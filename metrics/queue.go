@@ -34,7 +34,7 @@ func NewQueueCollector(stats QueueStatsFunc, timeout time.Duration) *QueueCollec
 		stats:   stats,
 		timeout: timeout,
 		depth: prometheus.NewDesc("datapusher_queue_depth",
-			"Delivery logs waiting for delivery (pending or retrying).", nil, nil),
+			"Delivery logs waiting for delivery (pending or retrying) in the shared database.", nil, nil),
 		oldestAge: prometheus.NewDesc("datapusher_queue_oldest_pending_seconds",
 			"Time since the oldest waiting delivery's event was received; 0 when none waits.", nil, nil),
 	}
