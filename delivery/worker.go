@@ -213,7 +213,7 @@ func (w *Worker) writeAttempts(ctx context.Context, records []*attemptRecord) er
 		}
 		for i, attempt := range attempts {
 			if attempt.Superseded {
-				w.logger.Info("delivery attempt not recorded: its log was deleted or queued again meanwhile",
+				w.logger.Info("delivery attempt superseded: its log was deleted or queued again meanwhile",
 					"log_id", attempt.LogID, "generation", attempt.Generation)
 				continue
 			}

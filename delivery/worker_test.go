@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -435,6 +436,58 @@ func TestReplay(t *testing.T) {
 			requests := rec.received()
 			require.Len(t, requests, 2)
 			require.Equal(t, requests[0].Header.Get("webhook-id"), requests[1].Header.Get("webhook-id"))
+		})
+	}
+}
+
+func TestReplayDuringRequestKeepsBothAttempts(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range testdb.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			f := setup(t, dialect, []time.Duration{})
+
+			// The first request blocks until the replay's request has arrived.
+			var requests atomic.Int32
+			firstArrived, release := make(chan struct{}), make(chan struct{})
+			rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if requests.Add(1) == 1 {
+					close(firstArrived)
+					<-release
+				}
+			}))
+			t.Cleanup(rec.Close)
+			t.Cleanup(func() {
+				select {
+				case <-release:
+				default:
+					close(release)
+				}
+			})
+			f.destination(t, "POST", rec.URL, nil)
+			sub, err := f.events.SubmitWithToken(ctx, "token", "replayed-in-flight", []byte(`{"a":1}`), "")
+			require.NoError(t, err)
+			<-firstArrived
+
+			page, err := f.store.Logs(ctx, datapusher.LogFilter{EventID: &sub.EventID})
+			require.NoError(t, err)
+			require.Len(t, page.Logs, 1)
+			logID := page.Logs[0].ID
+			_, err = f.store.RequeueLog(ctx, logID, f.queue.Enqueue)
+			require.NoError(t, err)
+			require.Eventually(t, func() bool { return requests.Load() == 2 }, 10*time.Second, 10*time.Millisecond)
+			close(release)
+
+			// Both requests reached the receiver, so both are in the history.
+			require.Eventually(t, func() bool {
+				attempts, err := f.store.Attempts(ctx, logID)
+				return err == nil && len(attempts) == 2
+			}, 10*time.Second, 10*time.Millisecond)
+			log, err := f.store.Log(ctx, logID)
+			require.NoError(t, err)
+			require.Equal(t, datapusher.StatusSuccess, log.Status)
+			require.Equal(t, 2, log.Attempts)
 		})
 	}
 }

@@ -557,7 +557,9 @@ type LogAttempt struct {
 
 	// Superseded is set by RecordAttemptsTx when the log was deleted or
 	// moved on to a newer generation, such as by a replay, while the
-	// attempt ran. Such an attempt is not recorded.
+	// attempt ran. Such an attempt leaves the log's status alone. Its
+	// request was made, so it is still stored in the history of a log that
+	// exists.
 	Superseded bool
 }
 
@@ -570,6 +572,11 @@ func (s *Store) RecordAttemptsTx(ctx context.Context, tx *sql.Tx, attempts []*Lo
 	if err != nil {
 		return err
 	}
+	superseded, err := s.countSupersededAttempts(ctx, tx, attempts)
+	if err != nil {
+		return err
+	}
+	recorded = append(recorded, superseded...)
 	for _, la := range recorded {
 		a := la.Outcome.Attempt
 		a.ID = newID()
@@ -603,6 +610,27 @@ func (s *Store) RecordAttemptsTx(ctx context.Context, tx *sql.Tx, attempts []*Lo
 		}
 	}
 	return nil
+}
+
+// countSupersededAttempts numbers each superseded attempt of an existing log
+// and adds it to the log's count, and returns those attempts. They are rare,
+// so each takes a statement of its own.
+func (s *Store) countSupersededAttempts(ctx context.Context, tx *sql.Tx, attempts []*LogAttempt) ([]*LogAttempt, error) {
+	var counted []*LogAttempt
+	for _, la := range attempts {
+		if !la.Superseded || !validID(la.LogID) {
+			continue
+		}
+		err := tx.QueryRowContext(ctx, `UPDATE delivery_logs SET attempts = attempts + 1 WHERE id = $1
+			RETURNING attempts`, la.LogID).Scan(&la.Outcome.Attempt.Number)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return nil, mapError(fmt.Errorf("count superseded attempt: %w", err))
+		}
+		counted = append(counted, la)
+	}
+	return counted, nil
 }
 
 // updateAttemptedLogs moves each log to its attempt's outcome, sets each

@@ -691,13 +691,20 @@ func TestRecordAttemptsTogether(t *testing.T) {
 		require.Nil(t, second.ProcessedTimestamp)
 		require.Equal(t, 1, second.Generation)
 
+		// The superseded attempt's request was made: it is counted and
+		// kept in the history, and the log's status stays as it was.
 		third, err := store.Log(ctx, logs[2].ID)
 		require.NoError(t, err)
 		require.Equal(t, datapusher.StatusPending, third.Status)
-		require.Zero(t, third.Attempts)
+		require.Nil(t, third.ProcessedTimestamp)
+		require.Nil(t, third.ResponseStatusCode)
+		require.Zero(t, third.Generation)
+		require.Equal(t, 1, third.Attempts)
 		thirdAttempts, err := store.Attempts(ctx, logs[2].ID)
 		require.NoError(t, err)
-		require.Empty(t, thirdAttempts)
+		require.Len(t, thirdAttempts, 1)
+		require.Equal(t, 1, thirdAttempts[0].Number)
+		require.Equal(t, 503, *thirdAttempts[0].ResponseStatus)
 
 		secondAttempts, err := store.Attempts(ctx, logs[1].ID)
 		require.NoError(t, err)
