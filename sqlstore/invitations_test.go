@@ -58,7 +58,17 @@ func TestSuperuserJoinsNoInvitedAccount(t *testing.T) {
 func TestCreateMemberRetriesByEmail(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store := testdb.Open(t, sqlstore.DialectPostgres)
+
+	// PostgreSQL checks a lock wait for a deadlock once, deadlock_timeout
+	// after it began, and aborts the transaction whose check finds the
+	// cycle. The invitation waits first and checks after 5 s, by when the
+	// other transaction has closed the cycle. The other one checks only
+	// after 60 s, so the invitation is the victim even on a busy machine.
+	store, err := sqlstore.Open(ctx, testdb.DSN(t, sqlstore.DialectPostgres)+"&deadlock_timeout=5s")
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	_, err = store.Migrate(ctx)
+	require.NoError(t, err)
 	owner := createUser(t, store, "owner@example.com")
 	account := createAccount(t, store, owner, "Deadlock")
 	stale := invite(t, store, account, owner, "stale@example.com", "stale-hash", time.Now().Add(-time.Hour))
@@ -66,9 +76,6 @@ func TestCreateMemberRetriesByEmail(t *testing.T) {
 	// The other transaction locks the account, as a role change does. The
 	// invitation then deletes the stale member and waits for the account,
 	// and the other transaction's update of that member closes the cycle.
-	// PostgreSQL aborts the transaction whose deadlock_timeout ends first;
-	// the other transaction's long timeout makes that the invitation even
-	// when a busy machine delays the invitation's own check.
 	other, err := store.DB().BeginTx(ctx, nil)
 	require.NoError(t, err)
 	defer other.Rollback()
@@ -90,7 +97,11 @@ func TestCreateMemberRetriesByEmail(t *testing.T) {
 			WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO account_members%')`).Scan(&waiting)
 		return err == nil && waiting
 	}, 10*time.Second, 10*time.Millisecond, "the invitation never waited for the account")
-	_, err = other.ExecContext(ctx, `UPDATE account_members SET role_id = 2 WHERE id = $1`, stale.ID)
+	// Had the invitation's check run before the cycle closed, this update
+	// would wait for the other transaction's own check: give up before it.
+	updateCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = other.ExecContext(updateCtx, `UPDATE account_members SET role_id = 2 WHERE id = $1`, stale.ID)
 	require.NoError(t, err, "the invitation, whose deadlock check runs first, is the deadlock's victim")
 	require.NoError(t, other.Rollback())
 
