@@ -145,7 +145,7 @@ func BenchmarkLogsQuery1M(b *testing.B) {
 func TestDeliveryTasksProbeKeys(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, withRandomPageCost(t, testdb.DSN(t, sqlstore.DialectPostgres), "1.1"))
+	store, err := sqlstore.Open(ctx, withParam(t, testdb.DSN(t, sqlstore.DialectPostgres), "random_page_cost", "1.1"))
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	_, err = store.Migrate(ctx)

@@ -27,7 +27,7 @@ func TestSessionsLowerRandomPageCostUnlessConfigured(t *testing.T) {
 
 	// A session that the store did not open shows what the server, database
 	// and role set, or "default" when none of them does.
-	raw, err := sql.Open("pgx", dsn)
+	raw, err := sql.Open("pgx", withParam(t, dsn, "pool_max_conns", ""))
 	require.NoError(t, err)
 	t.Cleanup(func() { raw.Close() })
 	var source string
@@ -44,20 +44,23 @@ func TestSessionsLowerRandomPageCostUnlessConfigured(t *testing.T) {
 	require.Equal(t, want, showRandomPageCost(t, store.DB()), "random_page_cost set by %s", source)
 
 	// A value in the URL wins.
-	configured, err := sqlstore.Open(ctx, withRandomPageCost(t, dsn, "2.5"))
+	configured, err := sqlstore.Open(ctx, withParam(t, dsn, "random_page_cost", "2.5"))
 	require.NoError(t, err)
 	t.Cleanup(func() { configured.Close() })
 	require.Equal(t, "2.5", showRandomPageCost(t, configured.DB()))
 }
 
-// withRandomPageCost returns the PostgreSQL URL dsn with random_page_cost
-// set to value.
-func withRandomPageCost(t *testing.T, dsn, value string) string {
+// withParam returns the PostgreSQL URL dsn with the parameter name set to
+// value, or without it when value is empty.
+func withParam(t *testing.T, dsn, name, value string) string {
 	t.Helper()
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
 	params := u.Query()
-	params.Set("random_page_cost", value)
+	params.Del(name)
+	if value != "" {
+		params.Set(name, value)
+	}
 	u.RawQuery = params.Encode()
 	return u.String()
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,9 @@ type Store struct {
 	// PostgreSQL, so workers hear of new jobs at once instead of polling.
 	listenerPool *pgxpool.Pool
 
+	// poolSize is how many connections db opens at most on PostgreSQL.
+	poolSize int
+
 	// Now returns the current time. Tests replace it to control clocks.
 	Now func() time.Time
 }
@@ -60,9 +64,13 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse postgres url: %w", err)
 	}
+	poolSize, err := takePoolSize(connConfig)
+	if err != nil {
+		return nil, err
+	}
 	db := stdlib.OpenDB(*connConfig, stdlib.OptionAfterConnect(setPlannerCosts))
-	db.SetMaxOpenConns(postgresPoolSize)
-	db.SetMaxIdleConns(postgresPoolSize)
+	db.SetMaxOpenConns(poolSize)
+	db.SetMaxIdleConns(poolSize)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -79,7 +87,24 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open postgres listener pool: %w", err)
 	}
-	return &Store{db: db, dialect: DialectPostgres, listenerPool: listenerPool, Now: now}, nil
+	return &Store{db: db, dialect: DialectPostgres, listenerPool: listenerPool, poolSize: poolSize, Now: now}, nil
+}
+
+// takePoolSize returns the pool_max_conns parameter of a PostgreSQL URL, or
+// defaultPostgresPoolSize without one, and removes it from config, because
+// PostgreSQL rejects parameters it does not know.
+func takePoolSize(config *pgx.ConnConfig) (int, error) {
+	value, ok := config.RuntimeParams["pool_max_conns"]
+	if !ok {
+		return defaultPostgresPoolSize, nil
+	}
+	delete(config.RuntimeParams, "pool_max_conns")
+	size, err := strconv.Atoi(value)
+	if err != nil || size < 1 || size > maxPostgresPoolSize {
+		return 0, fmt.Errorf("parse postgres url: pool_max_conns %q is not a whole number from 1 to %d",
+			value, maxPostgresPoolSize)
+	}
+	return size, nil
 }
 
 func openSQLite(ctx context.Context, path string) (*Store, error) {
@@ -142,9 +167,12 @@ func setPlannerCosts(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// postgresPoolSize is how many connections to PostgreSQL one process opens
-// at most, besides the two that listen for new jobs.
-const postgresPoolSize = 20
+// Bounds of how many connections to PostgreSQL one process opens, besides
+// the two that listen for new jobs. The URL parameter pool_max_conns sets it.
+const (
+	defaultPostgresPoolSize = 20
+	maxPostgresPoolSize     = 1000
+)
 
 // Warm opens the pool's PostgreSQL connections ahead of use and leaves them
 // idle, so the first requests after a start do not each wait for PostgreSQL
@@ -155,16 +183,16 @@ func (s *Store) Warm(ctx context.Context) error {
 	if s.dialect != DialectPostgres {
 		return nil
 	}
-	conns := make([]*sql.Conn, 0, postgresPoolSize)
+	conns := make([]*sql.Conn, 0, s.poolSize)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
-	for len(conns) < postgresPoolSize {
+	for len(conns) < s.poolSize {
 		c, err := s.db.Conn(ctx)
 		if err != nil {
-			return fmt.Errorf("open postgres connection %d of %d: %w", len(conns)+1, postgresPoolSize, err)
+			return fmt.Errorf("open postgres connection %d of %d: %w", len(conns)+1, s.poolSize, err)
 		}
 		conns = append(conns, c)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -25,6 +26,10 @@ const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disa
 // Dialects lists the databases every store test runs on.
 var Dialects = []string{sqlstore.DialectSQLite, sqlstore.DialectPostgres}
 
+// testPoolSize is how many PostgreSQL connections a store of a test opens
+// at most. Tests run in parallel, in two packages at once on two cores.
+const testPoolSize = 5
+
 // PostgresURL returns the URL of the PostgreSQL server for tests.
 func PostgresURL() string {
 	if u := os.Getenv("DATAPUSHER_TEST_DATABASE_URL"); u != "" {
@@ -35,7 +40,9 @@ func PostgresURL() string {
 
 // DSN returns a database address for a new, empty database of the dialect:
 // a SQLite file path, or a PostgreSQL URL whose search_path is a schema
-// created for this test and dropped when it ends.
+// created for this test and dropped when it ends. The URL limits each store
+// to testPoolSize connections, so that the tests and the processes they
+// start stay within the server's max_connections.
 func DSN(t testing.TB, dialect string) string {
 	t.Helper()
 	if dialect == sqlstore.DialectSQLite {
@@ -56,6 +63,7 @@ func DSN(t testing.TB, dialect string) string {
 	require.NoError(t, err)
 	query := u.Query()
 	query.Set("search_path", schema)
+	query.Set("pool_max_conns", strconv.Itoa(testPoolSize))
 	u.RawQuery = query.Encode()
 	return u.String()
 }
