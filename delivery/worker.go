@@ -212,8 +212,12 @@ func (w *Worker) writeAttempts(ctx context.Context, records []*attemptRecord) er
 			return err
 		}
 		for i, attempt := range attempts {
-			if attempt.Superseded {
-				w.logger.Info("delivery attempt superseded: its log was deleted or queued again meanwhile",
+			if attempt.Superseded && attempt.Stored {
+				w.logger.Info("delivery attempt kept in history only: its log was queued again meanwhile",
+					"log_id", attempt.LogID, "generation", attempt.Generation)
+				continue
+			} else if attempt.Superseded {
+				w.logger.Info("delivery attempt not recorded: its log was deleted meanwhile",
 					"log_id", attempt.LogID, "generation", attempt.Generation)
 				continue
 			}
@@ -522,6 +526,8 @@ func (w *Worker) handOff(ctx context.Context, log *datapusher.DeliveryLog, delay
 // record stores the attempt and returns what the queue should do next.
 func (w *Worker) record(ctx context.Context, log *datapusher.DeliveryLog,
 	destination *datapusher.Destination, res sender.Result, fromBatch bool) error {
+	// NOTE: log is the copy the job loaded. An overtaken attempt stored
+	// since then makes this count one short, which allows one more retry.
 	attempt := log.Attempts + 1
 	decision := decide(res, attempt, w.cfg.Schedule)
 	a := &datapusher.Attempt{

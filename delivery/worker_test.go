@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -488,6 +489,13 @@ func TestReplayDuringRequestKeepsBothAttempts(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, datapusher.StatusSuccess, log.Status)
 			require.Equal(t, 2, log.Attempts)
+
+			// The history lists the overtaken request first, because it
+			// started first, whichever was recorded first.
+			attempts, err := f.store.Attempts(ctx, logID)
+			require.NoError(t, err)
+			require.True(t, attempts[0].StartedAt.Before(attempts[1].StartedAt))
+			require.ElementsMatch(t, []int{1, 2}, []int{attempts[0].Number, attempts[1].Number})
 		})
 	}
 }
@@ -630,15 +638,43 @@ func TestBatch(t *testing.T) {
 					MaxPerDestination: 1, BusyWait: 20 * time.Millisecond,
 					BusyDelay: 20 * time.Millisecond, MaxBusyDelay: 200 * time.Millisecond,
 				})
-				slow := newConcurrencyReceiver(t, 100*time.Millisecond, nil)
+				// The first request holds the destination's one slot until
+				// another delivery has found it busy and moved to a job of
+				// its own.
+				var inFlight, maxInFlight, requests atomic.Int32
+				release := make(chan struct{})
+				slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					n := inFlight.Add(1)
+					defer inFlight.Add(-1)
+					for current := maxInFlight.Load(); n > current && !maxInFlight.CompareAndSwap(current, n); {
+						current = maxInFlight.Load()
+					}
+					if requests.Add(1) == 1 {
+						<-release
+					}
+				}))
+				t.Cleanup(slow.Close)
+				t.Cleanup(func() {
+					select {
+					case <-release:
+					default:
+						close(release)
+					}
+				})
 				d := f.destination(t, "POST", slow.URL, nil)
 
-				// Each event is a batch job of its own; the jobs run at once
-				// and compete for the destination's one slot.
+				// Each event is a batch job of its own, and the jobs compete
+				// for the destination's one slot.
 				for i := range 5 {
 					_, err := f.events.SubmitWithToken(ctx, "token", fmt.Sprint("busy-", i), []byte(`{"a":1}`), "")
 					require.NoError(t, err)
 				}
+				require.Eventually(t, func() bool {
+					page, err := f.store.Logs(ctx, datapusher.LogFilter{DestinationID: &d.ID})
+					require.NoError(t, err)
+					return slices.ContainsFunc(page.Logs, func(l *datapusher.DeliveryLog) bool { return l.Generation > 0 })
+				}, 20*time.Second, 10*time.Millisecond, "no delivery moved to a job of its own while the destination was busy")
+				close(release)
 
 				moved := 0
 				for i := range 5 {
@@ -650,8 +686,7 @@ func TestBatch(t *testing.T) {
 					}
 				}
 				require.Positive(t, moved, "deliveries that found the destination busy moved to jobs of their own")
-				_, maxInFlight := slow.stats()
-				require.Equal(t, 1, maxInFlight, "never more requests at once than the destination's limit")
+				require.Equal(t, int32(1), maxInFlight.Load(), "never more requests at once than the destination's limit")
 			})
 		})
 	}

@@ -419,6 +419,11 @@ func DecodeCursor(text string) (*datapusher.LogCursor, error) {
 	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" || !validID(c.ID) {
 		return nil, errors.New("invalid cursor")
 	}
+	// The stores order times alike only within years 1 to 9999 in UTC, and
+	// EncodeCursor never writes a time outside them.
+	if year := c.Time.UTC().Year(); year < 1 || year > 9999 {
+		return nil, errors.New("invalid cursor")
+	}
 	return &c, nil
 }
 
@@ -559,8 +564,12 @@ type LogAttempt struct {
 	// moved on to a newer generation, such as by a replay, while the
 	// attempt ran. Such an attempt leaves the log's status alone. Its
 	// request was made, so it is still stored in the history of a log that
-	// exists.
+	// exists, and its DisableReason still disables the destination.
 	Superseded bool
+
+	// Stored is set by RecordAttemptsTx when the attempt was added to its
+	// log's history, which only a deleted or invalid log prevents.
+	Stored bool
 }
 
 // RecordAttemptsTx records many attempts in the caller's transaction: each
@@ -577,6 +586,12 @@ func (s *Store) RecordAttemptsTx(ctx context.Context, tx *sql.Tx, attempts []*Lo
 		return err
 	}
 	recorded = append(recorded, superseded...)
+	for _, la := range attempts {
+		la.Stored = false
+	}
+	for _, la := range recorded {
+		la.Stored = true
+	}
 	for _, la := range recorded {
 		a := la.Outcome.Attempt
 		a.ID = newID()
@@ -754,11 +769,11 @@ func (s *Store) NextGenerationTx(ctx context.Context, tx *sql.Tx, logID string, 
 	return generation, true, nil
 }
 
-// Attempts returns the attempts of a log, oldest first.
+// Attempts returns the attempts of a log in the order their requests started.
 func (s *Store) Attempts(ctx context.Context, logID string) ([]*datapusher.Attempt, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, log_id, number, started_at, duration_ms, request_url,
 		response_status, response_body, error_class, error_message FROM delivery_attempts
-		WHERE log_id = $1 ORDER BY number`, logID)
+		WHERE log_id = $1 ORDER BY started_at, number`, logID)
 	if err != nil {
 		return nil, mapError(fmt.Errorf("select attempts: %w", err))
 	}

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -481,10 +482,18 @@ func TestLogCursorPagination(t *testing.T) {
 			})
 		}
 		t.Run("RejectsInvalidCursor", func(t *testing.T) {
-			for _, text := range []string{"", "!!", "e30", "eyJpIjoieCJ9"} {
+			id := "0190f2b4-0000-7000-8000-000000000000"
+			beyondYear9999 := base64.RawURLEncoding.EncodeToString(
+				[]byte(`{"t":"9999-12-31T23:59:59-14:00","i":"` + id + `"}`))
+			beforeYear1 := base64.RawURLEncoding.EncodeToString(
+				[]byte(`{"t":"0001-01-01T00:00:00+01:00","i":"` + id + `"}`))
+			for _, text := range []string{"", "!!", "e30", "eyJpIjoieCJ9", beyondYear9999, beforeYear1} {
 				_, err := sqlstore.DecodeCursor(text)
 				require.Error(t, err, "cursor %q", text)
 			}
+			inRange := base64.RawURLEncoding.EncodeToString([]byte(`{"t":"9999-12-31T23:59:59Z","i":"` + id + `"}`))
+			_, err := sqlstore.DecodeCursor(inRange)
+			require.NoError(t, err)
 		})
 	})
 }
@@ -670,12 +679,17 @@ func TestRecordAttemptsTogether(t *testing.T) {
 			{LogID: logs[2].ID, Outcome: outcome(datapusher.StatusFailed, true, false), Generation: 3},
 			{LogID: "0190f2b4-0000-7000-8000-000000000000", Outcome: outcome(datapusher.StatusFailed, true, false)},
 		}
+		attempts[2].Outcome.DisableReason = "destination answered 410 Gone"
 		require.NoError(t, store.WithTx(ctx, func(tx *sql.Tx) error { return store.RecordAttemptsTx(ctx, tx, attempts) }))
 
 		require.False(t, attempts[0].Superseded)
 		require.False(t, attempts[1].Superseded)
 		require.True(t, attempts[2].Superseded, "the attempt was made for a generation the log left")
 		require.True(t, attempts[3].Superseded, "the log does not exist")
+		require.True(t, attempts[0].Stored)
+		require.True(t, attempts[1].Stored)
+		require.True(t, attempts[2].Stored, "the superseded attempt's request was made")
+		require.False(t, attempts[3].Stored)
 		require.Equal(t, 1, attempts[1].Generation)
 
 		first, err := store.Log(ctx, logs[0].ID)
@@ -705,6 +719,13 @@ func TestRecordAttemptsTogether(t *testing.T) {
 		require.Len(t, thirdAttempts, 1)
 		require.Equal(t, 1, thirdAttempts[0].Number)
 		require.Equal(t, 503, *thirdAttempts[0].ResponseStatus)
+
+		// The destination gave the superseded attempt's answer, so its
+		// 410 Gone disables the destination all the same.
+		destination, err := store.Destination(ctx, destinations[0].ID)
+		require.NoError(t, err)
+		require.False(t, destination.Enabled)
+		require.Equal(t, "destination answered 410 Gone", destination.DisabledReason)
 
 		secondAttempts, err := store.Attempts(ctx, logs[1].ID)
 		require.NoError(t, err)
