@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -50,8 +51,15 @@ func (s *Store) Migrations() ([]Migration, error) {
 
 // Migrate applies every migration that has not run yet, each in its own
 // transaction, then the job queue's migrations, and returns the names of
-// those it applied.
+// those it applied. On PostgreSQL, processes that start together migrate
+// one after the other.
 func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	unlock, err := s.lockMigrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
 	applied, err := s.migrateTables(ctx)
 	if err != nil {
 		return applied, err
@@ -79,14 +87,6 @@ func (s *Store) migrateTables(ctx context.Context) ([]string, error) {
 	var applied []string
 	for _, migration := range migrations {
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			// PostgreSQL: an advisory lock keeps two processes that start at
-			// once from applying the same migration. SQLite's BEGIN IMMEDIATE
-			// already serialises them.
-			if s.dialect == DialectPostgres {
-				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7262010)`); err != nil {
-					return fmt.Errorf("lock migrations: %w", err)
-				}
-			}
 			var count int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM datapusher_migrations WHERE version = $1`,
 				migration.Version).Scan(&count); err != nil {
@@ -110,6 +110,53 @@ func (s *Store) migrateTables(ctx context.Context) ([]string, error) {
 		}
 	}
 	return applied, nil
+}
+
+// migrationLockKey is the PostgreSQL advisory lock that a process holds
+// while it migrates. Older versions take the same key in each migration's
+// transaction, so during an upgrade either kind waits for the other.
+const migrationLockKey = 7262010
+
+// lockMigrations takes the PostgreSQL migration lock, waiting while another
+// process holds it, and returns its release. Two processes that create one
+// table at once would otherwise fail on a unique index of PostgreSQL's
+// catalog. SQLite's BEGIN IMMEDIATE already serialises migrations.
+func (s *Store) lockMigrations(ctx context.Context) (func(), error) {
+	if s.dialect != DialectPostgres {
+		return func() {}, nil
+	}
+	if s.listenerPool != nil {
+		// A connection outside the store's pool, so that a pool of one
+		// connection can still run the migrations. Closing it, rather than
+		// returning it to the pool, ends the session and so the lock.
+		conn, err := s.listenerPool.Acquire(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("lock migrations: %w", err)
+		}
+		pgConn := conn.Hijack()
+		if _, err := pgConn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
+			pgConn.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("lock migrations: %w", err)
+		}
+		return func() { pgConn.Close(context.WithoutCancel(ctx)) }, nil
+	}
+
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock migrations: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("lock migrations: %w", err)
+	}
+	return func() {
+		_, err := conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLockKey)
+		if err != nil {
+			// Discard the connection, and with its session the lock.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}, nil
 }
 
 // PendingMigrations returns how many embedded migrations have not run yet.

@@ -28,6 +28,10 @@ func TestPoolSizeFromURL(t *testing.T) {
 		t.Cleanup(func() { store.Close() })
 		require.Equal(t, 20, store.DB().Stats().MaxOpenConnections)
 	})
+	t.Run("RejectsOtherPoolSettings", func(t *testing.T) {
+		_, err := sqlstore.Open(ctx, withParam(t, testdb.PostgresURL(), "pool_min_conns", "2"))
+		require.ErrorContains(t, err, "pool_min_conns is not supported; of the pool settings only pool_max_conns is")
+	})
 	for _, value := range []string{"0", "-1", "1001", "ten", ""} {
 		t.Run("Rejects_"+value, func(t *testing.T) {
 			_, err := sqlstore.Open(ctx, "postgres://postgres:secret-password@127.0.0.1:5432/test?pool_max_conns="+value)

@@ -94,6 +94,11 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 // defaultPostgresPoolSize without one, and removes it from config, because
 // PostgreSQL rejects parameters it does not know.
 func takePoolSize(config *pgx.ConnConfig) (int, error) {
+	for name := range config.RuntimeParams {
+		if strings.HasPrefix(name, "pool_") && name != "pool_max_conns" {
+			return 0, fmt.Errorf("parse postgres url: %s is not supported; of the pool settings only pool_max_conns is", name)
+		}
+	}
 	value, ok := config.RuntimeParams["pool_max_conns"]
 	if !ok {
 		return defaultPostgresPoolSize, nil

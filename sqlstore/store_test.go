@@ -74,6 +74,49 @@ func TestMigrate(t *testing.T) {
 	})
 }
 
+func TestMigrateFromManyProcessesAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := testdb.DSN(t, sqlstore.DialectPostgres)
+
+	// Each store stands for a process of its own, with its own connections,
+	// and all start migrating one empty database together. The first has a
+	// pool of one connection, which the lock must not take from it.
+	const processes = 4
+	stores := make([]*sqlstore.Store, processes)
+	for i := range stores {
+		storeDSN := dsn
+		if i == 0 {
+			storeDSN = withParam(t, dsn, "pool_max_conns", "1")
+		}
+		store, err := sqlstore.Open(ctx, storeDSN)
+		require.NoError(t, err)
+		t.Cleanup(func() { store.Close() })
+		stores[i] = store
+	}
+	applied := make([][]string, processes)
+	errs := make([]error, processes)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, store := range stores {
+		wg.Go(func() {
+			<-start
+			applied[i], errs[i] = store.Migrate(ctx)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	var all []string
+	for i := range stores {
+		require.NoError(t, errs[i], "process %d", i)
+		all = append(all, applied[i]...)
+	}
+	migrations, err := stores[0].Migrations()
+	require.NoError(t, err)
+	require.Len(t, all, len(migrations)+1, "each migration and the job queue's applied once: %v", all)
+}
+
 func TestUsers(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, store *sqlstore.Store) {
