@@ -441,6 +441,38 @@ func TestReplay(t *testing.T) {
 	}
 }
 
+// heldReceiver is a receiver whose first request waits until release is
+// called. It counts its requests and the most it had in flight at once.
+type heldReceiver struct {
+	*httptest.Server
+	requests, inFlight, maxInFlight atomic.Int32
+	firstArrived, held              chan struct{}
+	releaseOnce                     sync.Once
+}
+
+func newHeldReceiver(t *testing.T) *heldReceiver {
+	t.Helper()
+	r := &heldReceiver{firstArrived: make(chan struct{}), held: make(chan struct{})}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		n := r.inFlight.Add(1)
+		defer r.inFlight.Add(-1)
+		for most := r.maxInFlight.Load(); n > most && !r.maxInFlight.CompareAndSwap(most, n); {
+			most = r.maxInFlight.Load()
+		}
+		if r.requests.Add(1) == 1 {
+			close(r.firstArrived)
+			<-r.held
+		}
+	}))
+	// Cleanups run last first: the held request ends before Close waits for it.
+	t.Cleanup(r.Close)
+	t.Cleanup(r.release)
+	return r
+}
+
+// release lets the first request finish; later calls do nothing.
+func (r *heldReceiver) release() { r.releaseOnce.Do(func() { close(r.held) }) }
+
 func TestReplayDuringRequestKeepsBothAttempts(t *testing.T) {
 	t.Parallel()
 	for _, dialect := range testdb.Dialects {
@@ -450,26 +482,11 @@ func TestReplayDuringRequestKeepsBothAttempts(t *testing.T) {
 			f := setup(t, dialect, []time.Duration{})
 
 			// The first request blocks until the replay's request has arrived.
-			var requests atomic.Int32
-			firstArrived, release := make(chan struct{}), make(chan struct{})
-			rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if requests.Add(1) == 1 {
-					close(firstArrived)
-					<-release
-				}
-			}))
-			t.Cleanup(rec.Close)
-			t.Cleanup(func() {
-				select {
-				case <-release:
-				default:
-					close(release)
-				}
-			})
+			rec := newHeldReceiver(t)
 			f.destination(t, "POST", rec.URL, nil)
 			sub, err := f.events.SubmitWithToken(ctx, "token", "replayed-in-flight", []byte(`{"a":1}`), "")
 			require.NoError(t, err)
-			<-firstArrived
+			<-rec.firstArrived
 
 			page, err := f.store.Logs(ctx, datapusher.LogFilter{EventID: &sub.EventID})
 			require.NoError(t, err)
@@ -477,8 +494,8 @@ func TestReplayDuringRequestKeepsBothAttempts(t *testing.T) {
 			logID := page.Logs[0].ID
 			_, err = f.store.RequeueLog(ctx, logID, f.queue.Enqueue)
 			require.NoError(t, err)
-			require.Eventually(t, func() bool { return requests.Load() == 2 }, 10*time.Second, 10*time.Millisecond)
-			close(release)
+			require.Eventually(t, func() bool { return rec.requests.Load() == 2 }, 10*time.Second, 10*time.Millisecond)
+			rec.release()
 
 			// Both requests reached the receiver, so both are in the history.
 			require.Eventually(t, func() bool {
@@ -641,26 +658,7 @@ func TestBatch(t *testing.T) {
 				// The first request holds the destination's one slot until
 				// another delivery has found it busy and moved to a job of
 				// its own.
-				var inFlight, maxInFlight, requests atomic.Int32
-				release := make(chan struct{})
-				slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					n := inFlight.Add(1)
-					defer inFlight.Add(-1)
-					for current := maxInFlight.Load(); n > current && !maxInFlight.CompareAndSwap(current, n); {
-						current = maxInFlight.Load()
-					}
-					if requests.Add(1) == 1 {
-						<-release
-					}
-				}))
-				t.Cleanup(slow.Close)
-				t.Cleanup(func() {
-					select {
-					case <-release:
-					default:
-						close(release)
-					}
-				})
+				slow := newHeldReceiver(t)
 				d := f.destination(t, "POST", slow.URL, nil)
 
 				// Each event is a batch job of its own, and the jobs compete
@@ -674,7 +672,7 @@ func TestBatch(t *testing.T) {
 					require.NoError(t, err)
 					return slices.ContainsFunc(page.Logs, func(l *datapusher.DeliveryLog) bool { return l.Generation > 0 })
 				}, 20*time.Second, 10*time.Millisecond, "no delivery moved to a job of its own while the destination was busy")
-				close(release)
+				slow.release()
 
 				moved := 0
 				for i := range 5 {
@@ -686,7 +684,7 @@ func TestBatch(t *testing.T) {
 					}
 				}
 				require.Positive(t, moved, "deliveries that found the destination busy moved to jobs of their own")
-				require.Equal(t, int32(1), maxInFlight.Load(), "never more requests at once than the destination's limit")
+				require.Equal(t, int32(1), slow.maxInFlight.Load(), "never more requests at once than the destination's limit")
 			})
 		})
 	}
