@@ -56,7 +56,7 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request, use
 func (s *Server) handleListAccounts(w http.ResponseWriter, r *http.Request, user *datapusher.User) error {
 	q := newQuery(r)
 	filter := datapusher.AccountFilter{
-		Search:       q.string("search"),
+		Search:       q.search(),
 		CreatedAtGTE: q.time("created_at__gte"),
 		CreatedAtLTE: q.time("created_at__lte"),
 		Ordering:     q.ordering(sqlstore.AccountOrderings),

@@ -130,6 +130,23 @@ func TestListAccounts(t *testing.T) {
 			resp := fx.do("GET", "/api/accounts/?search=ALP", fx.admin, nil)
 			require.Equal(t, []string{"Alpha"}, names(resp))
 		})
+		t.Run("SearchLengthLimit", func(t *testing.T) {
+			// Percent signs are escaped in the LIKE pattern, which doubles
+			// its length; 30,000 of them exceed SQLite's pattern limit.
+			for _, path := range []string{"/api/accounts/", "/api/destinations/"} {
+				longest := url.Values{"search": {strings.Repeat("%", 2048)}}
+				resp := fx.do("GET", path+"?"+longest.Encode(), fx.admin, nil)
+				require.Equal(t, http.StatusOK, resp.status, "%s: %s", path, resp.body)
+
+				for _, length := range []int{2049, 30000} {
+					tooLong := url.Values{"search": {strings.Repeat("%", length)}}
+					resp = fx.do("GET", path+"?"+tooLong.Encode(), fx.admin, nil)
+					require.Equal(t, http.StatusBadRequest, resp.status, "%s: %s", path, resp.body)
+					require.Equal(t, []any{"Ensure this field has no more than 2048 characters."},
+						resp.object(t)["search"], path)
+				}
+			}
+		})
 		t.Run("CreatedAtRange", func(t *testing.T) {
 			query := url.Values{
 				"created_at__gte": {"2026-03-01T00:30:00Z"}, "created_at__lte": {"2026-03-01T01:30:00+00:00"},

@@ -53,7 +53,7 @@ func (s *Server) handleListDestinations(w http.ResponseWriter, r *http.Request, 
 	q := newQuery(r)
 	filter := datapusher.DestinationFilter{
 		AccountID: q.uuid("account_id"),
-		Search:    q.string("search"),
+		Search:    q.search(),
 		Ordering:  q.ordering(sqlstore.DestinationOrderings),
 		VisibleTo: visibleTo(user),
 	}

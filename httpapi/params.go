@@ -49,6 +49,21 @@ func (q *query) string(name string) *string {
 	return &v
 }
 
+// search returns the search parameter of a list. A longer text than the
+// longest searchable field, a destination URL, matches nothing, and SQLite
+// rejects LIKE patterns over 50,000 bytes, so such a text is rejected.
+func (q *query) search() *string {
+	v := q.string("search")
+	if v == nil {
+		return nil
+	}
+	if utf8.RuneCountInString(*v) > maxURLLength {
+		q.errors.Add("search", fmt.Sprintf("Ensure this field has no more than %d characters.", maxURLLength))
+		return nil
+	}
+	return v
+}
+
 // checkText returns the message for text that no database column can hold,
 // or "".
 func checkText(v string) string {
