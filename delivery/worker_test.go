@@ -456,8 +456,8 @@ func newHeldReceiver(t *testing.T) *heldReceiver {
 	r.Server = httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		n := r.inFlight.Add(1)
 		defer r.inFlight.Add(-1)
-		for most := r.maxInFlight.Load(); n > most && !r.maxInFlight.CompareAndSwap(most, n); {
-			most = r.maxInFlight.Load()
+		for peak := r.maxInFlight.Load(); n > peak && !r.maxInFlight.CompareAndSwap(peak, n); {
+			peak = r.maxInFlight.Load()
 		}
 		if r.requests.Add(1) == 1 {
 			close(r.firstArrived)

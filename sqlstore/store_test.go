@@ -763,7 +763,7 @@ func TestRecordAttemptsTogether(t *testing.T) {
 		require.Equal(t, 1, thirdAttempts[0].Number)
 		require.Equal(t, 503, *thirdAttempts[0].ResponseStatus)
 
-		// The destination gave the superseded attempt's answer, so its
+		// The superseded attempt's response came from the destination, so its
 		// 410 Gone disables the destination all the same.
 		destination, err := store.Destination(ctx, destinations[0].ID)
 		require.NoError(t, err)
