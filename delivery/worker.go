@@ -212,13 +212,12 @@ func (w *Worker) writeAttempts(ctx context.Context, records []*attemptRecord) er
 			return err
 		}
 		for i, attempt := range attempts {
-			if attempt.Superseded && attempt.Stored {
-				w.logger.Info("delivery attempt kept in history only: its log was queued again meanwhile",
-					"log_id", attempt.LogID, "generation", attempt.Generation)
-				continue
-			} else if attempt.Superseded {
-				w.logger.Info("delivery attempt not recorded: its log was deleted meanwhile",
-					"log_id", attempt.LogID, "generation", attempt.Generation)
+			if attempt.Superseded {
+				msg := "delivery attempt not recorded: its log was deleted meanwhile"
+				if attempt.Stored {
+					msg = "delivery attempt kept in history only: its log was queued again meanwhile"
+				}
+				w.logger.Info(msg, "log_id", attempt.LogID, "generation", attempt.Generation)
 				continue
 			}
 			if attempt.Outcome.NewGeneration {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/datapusher/datapusher"
+	"github.com/datapusher/datapusher/sqlstore"
 )
 
 // Validation messages of Django REST Framework, which clients may match.
@@ -191,20 +192,17 @@ func (f *form) time(name string, required bool) *time.Time {
 	return &t
 }
 
-// parseTime parses an RFC 3339 timestamp and returns it in UTC, or the
-// validation message for v. Times outside years 1 to 9999 in UTC are
-// refused: SQLite compares times as text, which orders them only within
-// those years, and encoding/json cannot write a time past year 9999 back.
+// parseTime parses an RFC 3339 timestamp within the stores' range and
+// returns it in UTC, or the validation message for v.
 func parseTime(v string) (time.Time, string) {
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
 		return time.Time{}, msgInvalidTime
 	}
-	t = t.UTC()
-	if t.Year() < 1 || t.Year() > 9999 {
+	if !sqlstore.TimeInRange(t) {
 		return time.Time{}, msgTimeRange
 	}
-	return t, ""
+	return t.UTC(), ""
 }
 
 // err returns the recorded validation errors, or nil.

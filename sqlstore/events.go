@@ -419,12 +419,20 @@ func DecodeCursor(text string) (*datapusher.LogCursor, error) {
 	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" || !validID(c.ID) {
 		return nil, errors.New("invalid cursor")
 	}
-	// The stores order times alike only within years 1 to 9999 in UTC, and
-	// EncodeCursor never writes a time outside them.
-	if year := c.Time.UTC().Year(); year < 1 || year > 9999 {
+	// EncodeCursor never writes a time out of range.
+	if !TimeInRange(c.Time) {
 		return nil, errors.New("invalid cursor")
 	}
 	return &c, nil
+}
+
+// TimeInRange reports whether t falls within years 1 to 9999 in UTC. Only
+// such times are accepted as filters, because SQLite compares times as text,
+// which orders them only within those years, and encoding/json cannot write
+// a time past year 9999.
+func TimeInRange(t time.Time) bool {
+	year := t.UTC().Year()
+	return year >= 1 && year <= 9999
 }
 
 // DeliveryTask is the log and the destination of one delivery attempt.

@@ -42,9 +42,6 @@ type Store struct {
 	// PostgreSQL, so workers hear of new jobs at once instead of polling.
 	listenerPool *pgxpool.Pool
 
-	// poolSize is how many connections db opens at most on PostgreSQL.
-	poolSize int
-
 	// Now returns the current time. Tests replace it to control clocks.
 	Now func() time.Time
 }
@@ -87,7 +84,7 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open postgres listener pool: %w", err)
 	}
-	return &Store{db: db, dialect: DialectPostgres, listenerPool: listenerPool, poolSize: poolSize, Now: now}, nil
+	return &Store{db: db, dialect: DialectPostgres, listenerPool: listenerPool, Now: now}, nil
 }
 
 // takePoolSize returns the pool_max_conns parameter of a PostgreSQL URL, or
@@ -188,16 +185,17 @@ func (s *Store) Warm(ctx context.Context) error {
 	if s.dialect != DialectPostgres {
 		return nil
 	}
-	conns := make([]*sql.Conn, 0, s.poolSize)
+	poolSize := s.db.Stats().MaxOpenConnections
+	conns := make([]*sql.Conn, 0, poolSize)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
-	for len(conns) < s.poolSize {
+	for len(conns) < poolSize {
 		c, err := s.db.Conn(ctx)
 		if err != nil {
-			return fmt.Errorf("open postgres connection %d of %d: %w", len(conns)+1, s.poolSize, err)
+			return fmt.Errorf("open postgres connection %d of %d: %w", len(conns)+1, poolSize, err)
 		}
 		conns = append(conns, c)
 	}
